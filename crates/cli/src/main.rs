@@ -1,0 +1,3 @@
+//! `imgpull`: pull container images from any Docker or OCI registry without a Docker daemon.
+
+fn main() {}

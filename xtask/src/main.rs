@@ -1,0 +1,3 @@
+//! Project automation (the cargo-xtask pattern): `cargo xtask test|bench|dist|demo`.
+
+fn main() {}
