@@ -1,3 +1,47 @@
-//! Project automation (the cargo-xtask pattern): `cargo xtask test|bench|dist|demo`.
+//! Project automation for imgpull (the cargo-xtask pattern).
+//!
+//! Run as `cargo xtask <command>`; `cargo xtask help` lists the commands. Everything CI does is
+//! here, in Rust, so that a developer's machine and CI run exactly the same steps.
 
-fn main() {}
+mod setup;
+mod shell;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  setup            install the system tools the tests need (docker-registry, skopeo, podman, ...)
+                   with apt-get when running as root; otherwise print the command to run
+  test [--no-setup] [--quick]
+                   everything CI runs: setup, rustfmt check, clippy -D warnings, the whole
+                   workspace test suite (unit, fake-registry and real-registry end-to-end tests)
+                   and rustdoc with -D warnings; --quick skips clippy and rustdoc
+  help             this text
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match command {
+        "setup" => setup::run(rest),
+        "test" => test::run(rest),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
