@@ -1,0 +1,208 @@
+//! The cli's error type and the one place where every failure becomes an exit code.
+//!
+//! Each library crate describes failures in its own terms; [`CliError::kind`] sorts them into the
+//! documented exit codes and [`CliError::hint`] adds what the user can do about it.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// The classes of failure, each with its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Bad command line, config file or image reference: exit 2.
+    Usage,
+    /// Authentication or authorization refused (401/403, wrong credentials, scope): exit 3.
+    Auth,
+    /// Manifest, tag, repository or platform not found: exit 4.
+    NotFound,
+    /// Network or registry failure that retries did not cure, including 429: exit 5.
+    Network,
+    /// A digest or size mismatch: exit 6.
+    Integrity,
+    /// Anything else (disk full, permissions, …): exit 1.
+    Other,
+    /// Interrupted by Ctrl+C or SIGTERM: exit 130.
+    Interrupted,
+}
+
+impl ErrorKind {
+    /// The process exit code for this kind of failure.
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            Self::Other => 1,
+            Self::Usage => 2,
+            Self::Auth => 3,
+            Self::NotFound => 4,
+            Self::Network => 5,
+            Self::Integrity => 6,
+            Self::Interrupted => 130,
+        }
+    }
+}
+
+/// Every way an imgpull command can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// A usage error found after argument parsing (conflicting options, bad values).
+    #[error("{0}")]
+    Usage(String),
+    /// The config file could not be parsed.
+    #[error("config file {}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// A file operation failed.
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "read the config file".
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The default output file exists and holds a different image.
+    #[error("{} already exists and holds {existing}, not {wanted}", path.display())]
+    OutputExists {
+        /// The output path.
+        path: PathBuf,
+        /// What the existing file holds.
+        existing: String,
+        /// What this pull would write.
+        wanted: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// Ctrl+C or SIGTERM.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl CliError {
+    /// The class of this failure, which decides the exit code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Usage(_) | Self::Config { .. } => ErrorKind::Usage,
+            Self::Io { .. } | Self::OutputExists { .. } | Self::Runtime(_) => ErrorKind::Other,
+            Self::Interrupted => ErrorKind::Interrupted,
+        }
+    }
+
+    /// What the user can do about it, when there is something useful to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::OutputExists { .. } => {
+                Some("choose another name with -o, or pass --force".to_owned())
+            }
+            Self::Interrupted => Some(
+                "verified blobs and partial downloads are kept; run the same command to resume"
+                    .to_owned(),
+            ),
+            Self::Usage(_) | Self::Config { .. } | Self::Io { .. } | Self::Runtime(_) => None,
+        }
+    }
+
+    /// The one-line message shown to the user: the cause, then the hint.
+    pub fn line(&self) -> String {
+        let mut line = one_line(&self.to_string());
+        if let Some(hint) = self.hint() {
+            line.push_str(" (hint: ");
+            line.push_str(&hint);
+            line.push(')');
+        }
+        line
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_are_the_documented_ones() {
+        let table = [
+            (ErrorKind::Other, 1),
+            (ErrorKind::Usage, 2),
+            (ErrorKind::Auth, 3),
+            (ErrorKind::NotFound, 4),
+            (ErrorKind::Network, 5),
+            (ErrorKind::Integrity, 6),
+            (ErrorKind::Interrupted, 130),
+        ];
+        for (kind, code) in table {
+            assert_eq!(kind.exit_code(), code, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn kinds_serialize_in_snake_case() {
+        assert_eq!(
+            serde_json::to_string(&ErrorKind::NotFound).expect("json"),
+            "\"not_found\""
+        );
+        assert_eq!(
+            serde_json::to_string(&ErrorKind::Auth).expect("json"),
+            "\"auth\""
+        );
+    }
+
+    #[test]
+    fn cli_errors_map_to_kinds() {
+        let io = || std::io::Error::other("disk full");
+        assert_eq!(CliError::Usage("x".into()).kind(), ErrorKind::Usage);
+        assert_eq!(
+            CliError::Config {
+                path: "c".into(),
+                message: "m".into()
+            }
+            .kind(),
+            ErrorKind::Usage
+        );
+        assert_eq!(
+            CliError::Io {
+                action: "write",
+                path: "p".into(),
+                source: io()
+            }
+            .kind(),
+            ErrorKind::Other
+        );
+        assert_eq!(CliError::Interrupted.kind(), ErrorKind::Interrupted);
+        assert_eq!(
+            CliError::OutputExists {
+                path: "a.tar".into(),
+                existing: "x".into(),
+                wanted: "y".into()
+            }
+            .kind(),
+            ErrorKind::Other
+        );
+    }
+
+    #[test]
+    fn lines_carry_cause_and_hint_on_one_line() {
+        let error = CliError::OutputExists {
+            path: "nginx.tar".into(),
+            existing: "docker.io/library/redis:7".into(),
+            wanted: "docker.io/library/nginx:1.25".into(),
+        };
+        let line = error.line();
+        assert!(
+            line.contains("nginx.tar") && line.contains("redis:7") && line.contains("--force"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+}

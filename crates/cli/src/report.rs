@@ -1,0 +1,122 @@
+//! The `--json` documents: what a pull produced, or why it failed.
+//!
+//! These shapes are an interface that scripts parse; the tests pin them.
+
+use serde::Serialize;
+
+use crate::error::{CliError, ErrorKind};
+
+/// The result of `imgpull pull --json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PullReport {
+    /// Where the archive was written (`-` for stdout).
+    pub output: String,
+    /// One entry per image written.
+    pub images: Vec<ImageReport>,
+    /// What the cache saved.
+    pub cache: CacheReport,
+}
+
+/// One image of a pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageReport {
+    /// The reference as pulled, in canonical form.
+    pub reference: String,
+    /// Digest of the manifest written (the platform's manifest when chosen from an index).
+    pub manifest_digest: String,
+    /// Digest of the image configuration (the image ID).
+    pub config_digest: String,
+    /// The platform, e.g. `linux/arm/v7`; `null` when every platform was kept.
+    pub platform: Option<String>,
+    /// Number of layers.
+    pub layers: usize,
+}
+
+/// Cache statistics of a pull.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CacheReport {
+    /// Blobs already in the cache.
+    pub hits: u64,
+    /// Blobs downloaded.
+    pub misses: u64,
+    /// Bytes received from registries.
+    pub bytes_downloaded: u64,
+    /// Bytes served from the cache instead.
+    pub bytes_reused: u64,
+}
+
+/// `{"error": {"kind", "message"}}`, printed on stdout when a `--json` command fails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorReport {
+    /// The failure.
+    pub error: ErrorBody,
+}
+
+/// The body of an [`ErrorReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorBody {
+    /// The class of failure (`usage`, `auth`, `not_found`, `network`, `integrity`, `other`, `interrupted`).
+    pub kind: ErrorKind,
+    /// The one-line message, with its hint.
+    pub message: String,
+}
+
+impl From<&CliError> for ErrorReport {
+    fn from(error: &CliError) -> Self {
+        Self {
+            error: ErrorBody {
+                kind: error.kind(),
+                message: error.line(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pull_report_shape() {
+        let report = PullReport {
+            output: "docker.io_library_nginx_1.25_linux_arm64.tar".to_owned(),
+            images: vec![ImageReport {
+                reference: "docker.io/library/nginx:1.25".to_owned(),
+                manifest_digest: "sha256:aa".to_owned(),
+                config_digest: "sha256:bb".to_owned(),
+                platform: Some("linux/arm64".to_owned()),
+                layers: 7,
+            }],
+            cache: CacheReport {
+                hits: 3,
+                misses: 4,
+                bytes_downloaded: 1000,
+                bytes_reused: 500,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&report).expect("json"),
+            json!({
+                "output": "docker.io_library_nginx_1.25_linux_arm64.tar",
+                "images": [{
+                    "reference": "docker.io/library/nginx:1.25",
+                    "manifest_digest": "sha256:aa",
+                    "config_digest": "sha256:bb",
+                    "platform": "linux/arm64",
+                    "layers": 7
+                }],
+                "cache": {"hits": 3, "misses": 4, "bytes_downloaded": 1000, "bytes_reused": 500}
+            })
+        );
+    }
+
+    #[test]
+    fn error_report_shape() {
+        let report = ErrorReport::from(&CliError::Usage("bad reference `A:B`".to_owned()));
+        assert_eq!(
+            serde_json::to_value(&report).expect("json"),
+            json!({"error": {"kind": "usage", "message": "bad reference `A:B`"}})
+        );
+    }
+}
