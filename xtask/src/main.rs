@@ -3,6 +3,7 @@
 //! Run as `cargo xtask <command>`; `cargo xtask help` lists the commands. Everything CI does is
 //! here, in Rust, so that a developer's machine and CI run exactly the same steps.
 
+mod dist;
 mod setup;
 mod shell;
 mod test;
@@ -18,7 +19,11 @@ commands:
   test [--no-setup] [--quick]
                    everything CI runs: setup, rustfmt check, clippy -D warnings, the whole
                    workspace test suite (unit, fake-registry and real-registry end-to-end tests)
-                   and rustdoc with -D warnings; --quick skips clippy and rustdoc
+                   rustdoc with -D warnings, and a `dist` build that is unpacked and run;
+                   --quick skips clippy, rustdoc and dist
+  dist [--target TRIPLE]
+                   release build (profile `dist`) packaged as target/dist/imgpull-<version>-<target>.tar.gz
+                   (.zip for Windows) with README, LICENSE, completions and man page, plus SHA256SUMS
   help             this text
 ";
 
@@ -31,6 +36,7 @@ fn main() -> ExitCode {
     let result = match command {
         "setup" => setup::run(rest),
         "test" => test::run(rest),
+        "dist" => dist::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: everything CI runs, in the order CI runs it.
 
-use crate::{setup, shell};
+use crate::{dist, setup, shell};
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut do_setup = true;
@@ -34,6 +34,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 .args(["doc", "--workspace", "--no-deps", "--locked"])
                 .env("RUSTDOCFLAGS", "-D warnings"),
         )?;
+        let built = dist::build(None)?;
+        dist::check(&built)?;
     }
     eprintln!("xtask: all checks passed");
     Ok(())
