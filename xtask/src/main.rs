@@ -16,11 +16,12 @@ usage: cargo xtask <command> [options]
 commands:
   setup            install the system tools the tests need (docker-registry, skopeo, podman, ...)
                    with apt-get when running as root; otherwise print the command to run
-  test [--no-setup] [--quick]
+  test [--no-setup] [--quick | --unit]
                    everything CI runs: setup, rustfmt check, clippy -D warnings, the whole
                    workspace test suite (unit, fake-registry and real-registry end-to-end tests)
                    rustdoc with -D warnings, and a `dist` build that is unpacked and run;
-                   --quick skips clippy, rustdoc and dist
+                   --quick skips clippy, rustdoc and dist; --unit runs only the tests that need
+                   no system tools (for the release matrix)
   dist [--target TRIPLE]
                    release build (profile `dist`) packaged as target/dist/imgpull-<version>-<target>.tar.gz
                    (.zip for Windows) with README, LICENSE, completions and man page, plus SHA256SUMS

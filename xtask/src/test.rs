@@ -5,12 +5,17 @@ use crate::{dist, setup, shell};
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut do_setup = true;
     let mut quick = false;
+    let mut unit = false;
     for arg in args {
         match arg.as_str() {
             "--no-setup" => do_setup = false,
             "--quick" => quick = true,
+            "--unit" => unit = true,
             other => return Err(format!("unknown option `{other}` for `test`")),
         }
+    }
+    if unit {
+        return unit_tests();
     }
     if do_setup {
         setup::ensure_tools()?;
@@ -39,4 +44,20 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     eprintln!("xtask: all checks passed");
     Ok(())
+}
+
+/// The unit tests only, for platforms without the end-to-end tools (macOS, Windows, musl builders):
+/// every package but the workspace-level harness, with tests that need skopeo or a registry skipped.
+fn unit_tests() -> Result<(), String> {
+    shell::run(
+        shell::cargo()
+            .args([
+                "test",
+                "--workspace",
+                "--locked",
+                "--exclude",
+                "imgpull-tests",
+            ])
+            .env("IMGPULL_SKIP_E2E", "1"),
+    )
 }
