@@ -1,0 +1,258 @@
+//! The cache's `index.json`: the images recorded, and the blobs they reference.
+//!
+//! Each recorded image is one manifest descriptor annotated with
+//! `org.opencontainers.image.ref.name` (the tag, as the OCI image layout specification
+//! suggests, so that `skopeo inspect oci:CACHE:TAG` works) and `io.containerd.image.name` (the
+//! full canonical name, which identifies the entry). A tag names one image at a time: recording
+//! `alpine:latest` after `nginx:latest` moves the `latest` ref name to alpine, while nginx's
+//! entry stays (found by its full name).
+
+use std::collections::BTreeSet;
+
+use imgpull_reference::{Descriptor, Digest, Reference, media_types};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{BlobstoreError, Result};
+use crate::fsutil;
+use crate::layout::Layout;
+use crate::lock::FileLock;
+use crate::store::Store;
+
+/// The OCI annotation naming an image in a layout (a tag, here).
+pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+/// containerd's annotation with the full image name (`docker.io/library/nginx:latest`).
+pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
+
+/// Nested manifests deeper than this are not followed (real images nest at most two levels).
+const MAX_DEPTH: usize = 8;
+
+/// An image recorded in the cache's `index.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageRecord {
+    /// The full name (`io.containerd.image.name`), if the entry has one.
+    pub name: Option<String>,
+    /// The OCI ref name (`org.opencontainers.image.ref.name`), if the entry has one.
+    pub ref_name: Option<String>,
+    /// The manifest (or index) descriptor.
+    pub manifest: Descriptor,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IndexJson {
+    schema_version: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    media_type: Option<String>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+    /// Fields this crate does not interpret (e.g. `annotations`), kept as they are.
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for IndexJson {
+    fn default() -> Self {
+        Self {
+            schema_version: 2,
+            media_type: Some(media_types::OCI_IMAGE_INDEX.to_owned()),
+            manifests: Vec::new(),
+            other: serde_json::Map::new(),
+        }
+    }
+}
+
+impl Store {
+    /// Records `reference` as an image of the cache, pointing at `manifest` (an image manifest
+    /// or an index, already stored): the entry with the same full name is replaced, and the
+    /// tag's ref name is taken from any other entry that had it.
+    ///
+    /// The manifest must be stored first ([`BlobstoreError::NotFound`] otherwise), so that
+    /// `index.json` never points at a missing blob.
+    pub fn record_image(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
+        if !self.contains(&manifest.digest) {
+            return Err(BlobstoreError::NotFound {
+                digest: manifest.digest.clone(),
+            });
+        }
+        let name = reference.canonical();
+        let tag = reference.tag_or_default().map(str::to_owned);
+        let mut entry = manifest.clone();
+        entry
+            .annotations
+            .insert(IMAGE_NAME_ANNOTATION.to_owned(), name.clone());
+        entry.annotations.remove(REF_NAME_ANNOTATION);
+        if let Some(tag) = &tag {
+            entry
+                .annotations
+                .insert(REF_NAME_ANNOTATION.to_owned(), tag.clone());
+        }
+        update_index(self.layout(), |index| {
+            index
+                .manifests
+                .retain(|d| d.annotations.get(IMAGE_NAME_ANNOTATION) != Some(&name));
+            if let Some(tag) = &tag {
+                for other in &mut index.manifests {
+                    if other.annotations.get(REF_NAME_ANNOTATION) == Some(tag) {
+                        other.annotations.remove(REF_NAME_ANNOTATION);
+                    }
+                }
+            }
+            index.manifests.push(entry);
+        })
+    }
+
+    /// The images recorded in `index.json`, in recording order.
+    pub fn images(&self) -> Result<Vec<ImageRecord>> {
+        Ok(read_index(self.layout())?
+            .manifests
+            .into_iter()
+            .map(|manifest| ImageRecord {
+                name: manifest.annotations.get(IMAGE_NAME_ANNOTATION).cloned(),
+                ref_name: manifest.annotations.get(REF_NAME_ANNOTATION).cloned(),
+                manifest,
+            })
+            .collect())
+    }
+
+    /// Every stored blob that a recorded image references (manifests, nested manifests,
+    /// configs and layers), and the referenced blobs that are missing.
+    pub(crate) fn referenced_blobs(&self) -> Result<Walk> {
+        let mut walk = Walk::default();
+        for descriptor in read_index(self.layout())?.manifests {
+            walk_descriptor(self, &descriptor, true, 0, &mut walk)?;
+        }
+        Ok(walk)
+    }
+
+    /// Drops the `index.json` entries whose image is no longer complete in the store (its
+    /// manifest, config or a layer is missing), so that the directory stays a valid layout.
+    /// Returns the names (or digests) of the entries dropped.
+    pub(crate) fn forget_incomplete_images(&self) -> Result<Vec<String>> {
+        let mut dropped = Vec::new();
+        let mut failure = None;
+        update_index(self.layout(), |index| {
+            index.manifests.retain(|d| {
+                let mut walk = Walk::default();
+                match walk_descriptor(self, d, true, 0, &mut walk) {
+                    Ok(()) if walk.missing.is_empty() => true,
+                    Ok(()) => {
+                        dropped.push(
+                            d.annotations
+                                .get(IMAGE_NAME_ANNOTATION)
+                                .cloned()
+                                .unwrap_or_else(|| d.digest.to_string()),
+                        );
+                        false
+                    }
+                    Err(e) => {
+                        failure.get_or_insert(e);
+                        true
+                    }
+                }
+            });
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(dropped),
+        }
+    }
+
+    /// Empties the list of images.
+    pub(crate) fn clear_images(&self) -> Result<()> {
+        update_index(self.layout(), |index| index.manifests.clear())
+    }
+}
+
+/// The result of walking the images' references.
+#[derive(Debug, Default)]
+pub(crate) struct Walk {
+    /// Referenced blobs that are stored.
+    pub(crate) present: BTreeSet<Digest>,
+    /// Blobs an image needs that are not stored.
+    pub(crate) missing: BTreeSet<Digest>,
+}
+
+/// The children of a manifest or index, whatever its flavour (OCI or Docker).
+#[derive(Deserialize)]
+struct Children {
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+/// Adds `descriptor` and what it references to `walk`. Required blobs that are missing go to
+/// `walk.missing`; the children of an index are optional (a cache holds the platforms pulled,
+/// not all of them), and so are foreign layers (those with `urls`).
+fn walk_descriptor(
+    store: &Store,
+    descriptor: &Descriptor,
+    required: bool,
+    depth: usize,
+    walk: &mut Walk,
+) -> Result<()> {
+    let digest = &descriptor.digest;
+    if !store.contains(digest) {
+        if required {
+            walk.missing.insert(digest.clone());
+        }
+        return Ok(());
+    }
+    if !walk.present.insert(digest.clone()) || depth >= MAX_DEPTH {
+        return Ok(());
+    }
+    let is_index = media_types::is_index(&descriptor.media_type);
+    if !is_index && !media_types::is_image_manifest(&descriptor.media_type) {
+        return Ok(());
+    }
+    let path = store.path(digest);
+    let bytes = std::fs::read(&path).map_err(BlobstoreError::io("read", path.clone()))?;
+    let children: Children =
+        serde_json::from_slice(&bytes).map_err(|source| BlobstoreError::Json { path, source })?;
+    if let Some(config) = &children.config {
+        walk_descriptor(store, config, true, depth + 1, walk)?;
+    }
+    for layer in &children.layers {
+        walk_descriptor(store, layer, layer.urls.is_empty(), depth + 1, walk)?;
+    }
+    for manifest in &children.manifests {
+        walk_descriptor(store, manifest, false, depth + 1, walk)?;
+    }
+    Ok(())
+}
+
+/// Writes an empty `index.json` if there is none. The caller holds the index lock.
+pub(crate) fn ensure_index(layout: &Layout) -> Result<()> {
+    if layout.index_json().exists() {
+        return Ok(());
+    }
+    write_index(layout, &IndexJson::default())
+}
+
+fn read_index(layout: &Layout) -> Result<IndexJson> {
+    let path = layout.index_json();
+    match fsutil::read_if_exists(&path)? {
+        None => Ok(IndexJson::default()),
+        Some(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| BlobstoreError::Json { path, source })
+        }
+    }
+}
+
+fn write_index(layout: &Layout, index: &IndexJson) -> Result<()> {
+    let path = layout.index_json();
+    let bytes = serde_json::to_vec_pretty(index).map_err(|source| BlobstoreError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    fsutil::write_atomic(&path, &bytes, &layout.private())
+}
+
+fn update_index(layout: &Layout, change: impl FnOnce(&mut IndexJson)) -> Result<()> {
+    let _lock = FileLock::acquire(&layout.index_lock())?;
+    let mut index = read_index(layout)?;
+    change(&mut index);
+    write_index(layout, &index)
+}

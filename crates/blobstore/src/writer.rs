@@ -1,0 +1,279 @@
+//! Verified, resumable writes of one blob.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::{Path, PathBuf};
+
+use imgpull_reference::{Digest, Hasher};
+
+use crate::error::{BlobstoreError, Result};
+use crate::fsutil;
+use crate::layout::Layout;
+use crate::lock::FileLock;
+
+/// The size of the write buffer, and of the read buffer used to rebuild the hash of a partial.
+/// Network chunks are typically 8–64 KiB; gathering them saves most write system calls.
+pub(crate) const BUFFER_SIZE: usize = 1 << 20;
+
+/// The outcome of [`Store::begin`](crate::Store::begin) and
+/// [`Store::try_begin`](crate::Store::try_begin).
+#[derive(Debug)]
+// Returned once per blob and matched at once: moving a few hundred bytes is cheaper than a box.
+#[allow(clippy::large_enum_variant)]
+pub enum Begin {
+    /// The blob is in the store, verified when it was written; nothing to download. Its last
+    /// use has been updated. Callers count this as a cache hit.
+    Present,
+    /// The blob is missing: write it through this writer, which holds the blob's lock until it
+    /// is committed, discarded or dropped.
+    Write(BlobWriter),
+    /// Another writer, in this process or another one, holds the blob's lock. Only
+    /// [`Store::try_begin`](crate::Store::try_begin) returns this; try again later (the blob
+    /// will then most likely be [`Begin::Present`]).
+    Busy,
+}
+
+/// Writes one blob: hashes and counts every byte, appends it to a partial file under the
+/// cache's private directory, and on [`commit`](Self::commit) verifies size and digest before
+/// renaming the file into `blobs/`.
+///
+/// Holds the blob's inter-process lock for its whole life. Dropping the writer keeps the
+/// partial file (buffered bytes are flushed), so a later [`Store::begin`](crate::Store::begin)
+/// resumes from [`offset`](Self::offset); [`discard`](Self::discard) deletes it instead.
+#[derive(Debug)]
+pub struct BlobWriter {
+    digest: Digest,
+    expected_size: u64,
+    offset: u64,
+    written: u64,
+    hasher: Hasher,
+    out: BufWriter<File>,
+    partial: PathBuf,
+    target: PathBuf,
+    lock: FileLock,
+    failed: bool,
+}
+
+impl BlobWriter {
+    /// Opens (or creates) the partial file of `digest` while holding its `lock`, and rebuilds
+    /// the hash of what it already holds. A partial longer than `expected_size`, or complete
+    /// but wrong, is emptied; a complete and correct one is committed at once
+    /// ([`Begin::Present`]).
+    pub(crate) fn resume(
+        layout: &Layout,
+        digest: &Digest,
+        expected_size: u64,
+        lock: FileLock,
+    ) -> Result<Begin> {
+        let partial = layout.partial(digest);
+        let io_err = |action| BlobstoreError::io(action, partial.clone());
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&partial)
+            .map_err(io_err("open partial file"))?;
+        let mut len = file
+            .metadata()
+            .map_err(io_err("inspect partial file"))?
+            .len();
+        if len > expected_size {
+            file.set_len(0).map_err(io_err("truncate partial file"))?;
+            len = 0;
+        }
+        let mut hasher = digest.algorithm().hasher();
+        if len > 0 {
+            let read =
+                hash_prefix(&mut file, len, &mut hasher).map_err(io_err("read partial file"))?;
+            if read < len {
+                file.set_len(read)
+                    .map_err(io_err("truncate partial file"))?;
+                len = read;
+            }
+        }
+        if len == expected_size {
+            let actual = hasher.clone().finish();
+            if actual == *digest {
+                publish(file, &partial, &layout.blob(digest), lock)?;
+                return Ok(Begin::Present);
+            }
+            file.set_len(0).map_err(io_err("truncate partial file"))?;
+            hasher = digest.algorithm().hasher();
+            len = 0;
+        }
+        file.seek(SeekFrom::Start(len))
+            .map_err(io_err("seek in partial file"))?;
+        Ok(Begin::Write(Self {
+            digest: digest.clone(),
+            expected_size,
+            offset: len,
+            written: len,
+            hasher,
+            out: BufWriter::with_capacity(BUFFER_SIZE, file),
+            partial,
+            target: layout.blob(digest),
+            lock,
+            failed: false,
+        }))
+    }
+
+    /// The number of bytes already in the partial file when this writer was created: the
+    /// offset to resume the download from (an HTTP `Range: bytes=OFFSET-`). Zero for a fresh
+    /// download.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The number of bytes of the blob held so far (the offset plus what was written since).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// The digest of the blob being written.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// The size the blob must have.
+    pub fn expected_size(&self) -> u64 {
+        self.expected_size
+    }
+
+    /// Hashes and appends `data`. Refuses data that would take the blob past its expected size
+    /// ([`BlobstoreError::SizeExceeded`], nothing of `data` is written). After an I/O error the
+    /// writer refuses further writes ([`BlobstoreError::WriterFailed`]); drop it and begin
+    /// again to resume from what reached the disk.
+    pub fn write(&mut self, data: &[u8]) -> Result<()> {
+        if self.failed {
+            return Err(BlobstoreError::WriterFailed {
+                digest: self.digest.clone(),
+            });
+        }
+        let received = self.written + data.len() as u64;
+        if received > self.expected_size {
+            return Err(BlobstoreError::SizeExceeded {
+                digest: self.digest.clone(),
+                expected_size: self.expected_size,
+                received,
+            });
+        }
+        self.hasher.update(data);
+        if let Err(e) = self.out.write_all(data) {
+            self.failed = true;
+            return Err(BlobstoreError::io(
+                "write partial file",
+                self.partial.clone(),
+            )(e));
+        }
+        self.written = received;
+        Ok(())
+    }
+
+    /// Verifies and publishes the blob: checks that every expected byte was written and that
+    /// they hash to the digest, syncs the file, and renames it into `blobs/<alg>/<hex>` (then
+    /// syncs that directory).
+    ///
+    /// Fewer bytes than expected is [`BlobstoreError::Incomplete`] and keeps the partial for
+    /// resuming. A digest mismatch deletes the partial and is
+    /// [`BlobstoreError::DigestMismatch`], naming expected and actual digest and size.
+    pub fn commit(self) -> Result<()> {
+        if self.failed {
+            return Err(BlobstoreError::WriterFailed {
+                digest: self.digest,
+            });
+        }
+        let file = self.out.into_inner().map_err(|e| {
+            BlobstoreError::io("write partial file", self.partial.clone())(e.into_error())
+        })?;
+        if self.written < self.expected_size {
+            return Err(BlobstoreError::Incomplete {
+                digest: self.digest,
+                expected_size: self.expected_size,
+                received: self.written,
+            });
+        }
+        let actual = self.hasher.finish();
+        if actual != self.digest {
+            drop(file);
+            fsutil::remove_file_if_exists(&self.partial)?;
+            self.lock.release_and_remove();
+            return Err(BlobstoreError::DigestMismatch {
+                expected: self.digest,
+                actual,
+                expected_size: self.expected_size,
+                actual_size: self.written,
+            });
+        }
+        publish(file, &self.partial, &self.target, self.lock)
+    }
+
+    /// Deletes the partial file and releases the blob's lock.
+    pub fn discard(self) -> Result<()> {
+        let (file, _unwritten) = self.out.into_parts();
+        drop(file);
+        fsutil::remove_file_if_exists(&self.partial)?;
+        self.lock.release_and_remove();
+        Ok(())
+    }
+}
+
+/// [`BlobWriter::write`] as [`io::Write`], so that `io::copy` can feed a writer; `flush` moves
+/// buffered bytes to the partial file.
+impl io::Write for BlobWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        BlobWriter::write(self, buf).map_err(io::Error::other)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Feeds the first `len` bytes of `file` to `hasher`; returns how many there were.
+fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> io::Result<u64> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut buf = vec![0_u8; BUFFER_SIZE];
+    let mut reader = file.take(len);
+    let mut total = 0;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+}
+
+/// Makes a verified partial durable and visible: sync, read-only, rename into place, sync the
+/// directory, then drop the blob's lock (and its lock file).
+fn publish(file: File, partial: &Path, target: &Path, lock: FileLock) -> Result<()> {
+    file.sync_data()
+        .map_err(BlobstoreError::io("sync partial file", partial))?;
+    drop(file);
+    make_read_only(partial)?;
+    let dir = target.parent().unwrap_or(target);
+    fsutil::create_dir_all(dir)?;
+    fs::rename(partial, target).map_err(BlobstoreError::io("move verified blob into", target))?;
+    fsutil::sync_dir(dir)?;
+    lock.release_and_remove();
+    Ok(())
+}
+
+/// Blobs are immutable: clear the write permission bits (on Unix), so that a hard link handed
+/// out for zero-copy output cannot be modified by accident.
+fn make_read_only(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(path, fs::Permissions::from_mode(0o444))
+            .map_err(BlobstoreError::io("make read-only", path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
