@@ -213,12 +213,17 @@ impl Reference {
 
     /// The name as docker prints it: without `docker.io/`, and without `library/` for official
     /// images (`nginx`, `bitnami/redis`, `quay.io/podman/stable`).
+    ///
+    /// Unlike docker, `docker.io/` is kept when dropping it would change the meaning: a Docker
+    /// Hub repository whose first component looks like a registry (`docker.io/foo.bar/baz`)
+    /// stays as it is, so the familiar form always parses back to the same reference.
     pub fn familiar_name(&self) -> String {
         if !self.is_docker_hub() {
             return self.name();
         }
         match self.repository.strip_prefix(OFFICIAL_NAMESPACE) {
             Some(rest) if !rest.contains('/') => rest.to_owned(),
+            _ if split_registry(&self.repository).0.is_some() => self.name(),
             _ => self.repository.clone(),
         }
     }
