@@ -1,4 +1,68 @@
 //! Docker-save and OCI image archives and layouts: deterministic writers and a verifying reader.
 //!
 //! The crate knows tar and JSON layouts and nothing about the network: blobs are read
-//! through a small trait so that any store (or memory, in tests) can feed it.
+//! through a small trait, [`BlobSource`], so that any store (or memory, in tests) can feed it.
+//!
+//! - [`DockerArchiveWriter`] writes what `docker save` writes (the Docker 25+ dual layout:
+//!   `manifest.json` for every docker engine and an OCI `index.json` beside it).
+//! - [`OciLayoutWriter`] and [`OciArchiveWriter`] write an OCI image layout, as a directory or a
+//!   tar.
+//! - [`ArchiveReader`] reads all of them back (and legacy `docker save` tars), sanitising every
+//!   member path and verifying every digest and diff_id.
+//! - [`AtomicFile`] and [`GzipWriter`] are the outputs: a file that appears complete or not at
+//!   all, and gzip compression of a whole archive.
+//!
+//! Writing a docker archive of one image from blobs in memory:
+//!
+//! ```
+//! use imgpull_archive::{ArchiveImage, ArchiveReader, DockerArchiveOptions, DockerArchiveWriter, MemorySource};
+//! use imgpull_reference::{Digest, Reference};
+//!
+//! let mut source = MemorySource::new();
+//! let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+//! let config_digest = source.insert(config.to_vec());
+//! let manifest = format!(
+//!     r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[]}}"#,
+//!     config.len()
+//! );
+//! let image = ArchiveImage::new(manifest.into_bytes(), "application/vnd.oci.image.manifest.v1+json")
+//!     .with_tag(Reference::parse("example.com/app:1.0")?);
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("app.tar");
+//! let mut writer = DockerArchiveWriter::new(std::fs::File::create(&path)?, DockerArchiveOptions::default());
+//! let written = writer.add_image(&image, &source)?;
+//! writer.finish()?;
+//! assert_eq!(written.image_id(), &config_digest);
+//!
+//! let reader = ArchiveReader::open(&path)?;
+//! assert_eq!(reader.images()[0].names, ["example.com/app:1.0"]);
+//! reader.verify()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod compression;
+mod docker;
+mod error;
+mod image;
+mod io;
+mod json;
+mod layout;
+mod oci;
+mod output;
+mod reader;
+mod sinks;
+mod source;
+mod tar_out;
+
+pub use compression::{Compression, DOCKER_LAYER_TAR};
+pub use docker::{DockerArchiveOptions, DockerArchiveWriter};
+pub use error::ArchiveError;
+pub use image::{
+    ArchiveImage, CONTAINERD_IMAGE_NAME, ImageIndex, LayerForm, Note, OCI_REF_NAME, WrittenImage,
+    WrittenLayer,
+};
+pub use oci::{OciArchiveWriter, OciLayoutWriter};
+pub use output::{AtomicFile, GzipWriter};
+pub use reader::{ArchiveFormat, ArchiveReader, ArchivedImage, ArchivedLayer, VerifyReport};
+pub use source::{Blob, BlobSource, MemorySource};

@@ -1,0 +1,191 @@
+//! Layer compression: recognising it and undoing it.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
+use imgpull_reference::media_types;
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+
+/// The media type of an uncompressed Docker layer, accepted by every docker-archive reader.
+pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// How a layer blob is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Compression {
+    /// A plain tar.
+    None,
+    /// gzip (possibly several members).
+    Gzip,
+    /// Zstandard (possibly several frames, as in `zstd:chunked`).
+    Zstd,
+}
+
+impl Compression {
+    /// The compression a layer media type announces, or `None` when the media type is not a
+    /// layer type this crate knows.
+    pub fn from_media_type(media_type: &str) -> Option<Self> {
+        let essence = media_types::essence(media_type);
+        if essence == DOCKER_LAYER_TAR {
+            return Some(Self::None);
+        }
+        if !media_types::is_layer(&essence) {
+            return None;
+        }
+        Some(if essence.ends_with("gzip") {
+            Self::Gzip
+        } else if essence.ends_with("+zstd") {
+            Self::Zstd
+        } else {
+            Self::None
+        })
+    }
+
+    /// The compression recognised from the first bytes of a blob (its magic number).
+    pub fn sniff(prefix: &[u8]) -> Self {
+        if prefix.starts_with(&GZIP_MAGIC) {
+            Self::Gzip
+        } else if prefix.starts_with(&ZSTD_MAGIC) {
+            Self::Zstd
+        } else {
+            Self::None
+        }
+    }
+
+    /// The short name (`none`, `gzip`, `zstd`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+            Self::Zstd => "zstd",
+        }
+    }
+
+    /// A reader of the uncompressed content of `compressed`.
+    ///
+    /// The reader consumes `compressed` to its end (trailing data after the last gzip member or
+    /// zstd frame included), so that a hasher wrapped around `compressed` sees every byte.
+    pub fn decoder<'a>(self, compressed: impl Read + 'a) -> Box<dyn Read + 'a> {
+        match self {
+            Self::None => Box::new(compressed),
+            Self::Gzip => Box::new(DrainAfter::new(MultiGzDecoder::new(
+                BufReader::with_capacity(BUFFER, compressed),
+            ))),
+            Self::Zstd => Box::new(ZstdFrames::new(BufReader::with_capacity(
+                BUFFER, compressed,
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+const BUFFER: usize = 128 * 1024;
+
+/// Reads a gzip decoder to its end, then drains what remains of its input.
+struct DrainAfter<R: BufRead> {
+    decoder: MultiGzDecoder<R>,
+    done: bool,
+}
+
+impl<R: BufRead> DrainAfter<R> {
+    fn new(decoder: MultiGzDecoder<R>) -> Self {
+        Self {
+            decoder,
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for DrainAfter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self.decoder.read(buf)?;
+        if n == 0 {
+            self.done = true;
+            io::copy(self.decoder.get_mut(), &mut io::sink())?;
+        }
+        Ok(n)
+    }
+}
+
+/// A Zstandard decoder of every frame of a stream, skipping skippable frames.
+struct ZstdFrames<R: BufRead> {
+    source: R,
+    decoder: FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(source: R) -> Self {
+        Self {
+            source,
+            decoder: FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+
+    /// Starts the next frame; `false` at the end of the input.
+    fn next_frame(&mut self) -> io::Result<bool> {
+        loop {
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(false);
+            }
+            match self.decoder.reset(&mut self.source) {
+                Ok(()) => return Ok(true),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped =
+                        io::copy(&mut (&mut self.source).take(length.into()), &mut io::sink())?;
+                    if skipped != u64::from(length) {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "truncated zstd skippable frame",
+                        ));
+                    }
+                }
+                Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.in_frame {
+                while self.decoder.can_collect() < buf.len() && !self.decoder.is_finished() {
+                    let wanted = buf.len() - self.decoder.can_collect();
+                    self.decoder
+                        .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(wanted))
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+                }
+                let n = self.decoder.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.in_frame = false;
+            }
+            if !self.next_frame()? {
+                return Ok(0);
+            }
+            self.in_frame = true;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The docker-save archive writer (the Docker 25+ dual layout).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use imgpull_reference::Descriptor;
+
+use crate::error::ArchiveError;
+use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
+use crate::json::{DockerManifestEntry, IndexDoc, OCI_LAYOUT, blob_path, to_bytes};
+use crate::layout::{LayerPolicy, LayoutBuilder};
+use crate::source::BlobSource;
+use crate::tar_out::TarWriter;
+
+/// Options of the docker archive writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DockerArchiveOptions {
+    /// Write every layer decompressed (and checked against its diff_id while writing) instead
+    /// of as the registry served it. zstd layers are always decompressed.
+    pub uncompressed_layers: bool,
+}
+
+/// Writes a `docker save` archive that `docker load` (old engines and Docker 25+ with the
+/// containerd store), `podman load` and skopeo's `docker-archive:` read.
+///
+/// The tar holds, in this order: `blobs/sha256/<hex>` for each config, layer and manifest
+/// (each written once, however many images share it), then `oci-layout`, `repositories`,
+/// `index.json` and `manifest.json`. Entries are deterministic (mtime 0, uid/gid 0, mode
+/// 0644, no user names), so the same images give the same bytes; no entry name contains `:`.
+///
+/// Layers are written as stored (gzip, as `docker load` accepts) unless
+/// [`DockerArchiveOptions::uncompressed_layers`] is set; zstd layers are always decompressed, since
+/// engines before 23.0 cannot load them. A decompressed layer needs its size in its tar header
+/// before its data: the writer decompresses it twice, once to measure it and check its diff_id
+/// (so a bad layer fails before anything of it is written), and once to write it. This costs a
+/// second decompression (fast next to disk writes) but no temporary file, so it also works
+/// when streaming to a pipe.
+///
+/// ```
+/// use imgpull_archive::{DockerArchiveOptions, DockerArchiveWriter};
+///
+/// let writer = DockerArchiveWriter::new(Vec::new(), DockerArchiveOptions::default());
+/// let tar = writer.finish()?; // an archive of no image
+/// assert_eq!(&tar[..5], b"oci-l");
+/// # Ok::<(), imgpull_archive::ArchiveError>(())
+/// ```
+pub struct DockerArchiveWriter<W: Write> {
+    builder: LayoutBuilder<TarWriter<W>>,
+    options: DockerArchiveOptions,
+    manifest: Vec<DockerManifestEntry>,
+    index: Vec<Descriptor>,
+    repositories: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl<W: Write> DockerArchiveWriter<W> {
+    /// A writer into `out` (a file, a pipe, a [`GzipWriter`](crate::GzipWriter)…).
+    pub fn new(out: W, options: DockerArchiveOptions) -> Self {
+        Self {
+            builder: LayoutBuilder::new(TarWriter::new(out)),
+            options,
+            manifest: Vec::new(),
+            index: Vec::new(),
+            repositories: BTreeMap::new(),
+        }
+    }
+
+    /// Writes the blobs of one image (those not written yet) and records its entries.
+    pub fn add_image(
+        &mut self,
+        image: &ArchiveImage,
+        source: &dyn BlobSource,
+    ) -> Result<WrittenImage, ArchiveError> {
+        let names = image.names()?;
+        let policy = if self.options.uncompressed_layers {
+            LayerPolicy::InflateAll
+        } else {
+            LayerPolicy::InflateZstd
+        };
+        let written = self.builder.image(
+            &image.manifest,
+            &image.manifest_descriptor,
+            source,
+            policy,
+            true,
+        )?;
+
+        self.manifest.push(DockerManifestEntry {
+            config: blob_path(&written.config.digest),
+            repo_tags: Some(names.iter().map(|n| n.repo_tag.clone()).collect()),
+            layers: written
+                .layers
+                .iter()
+                .map(|l| blob_path(&l.written.digest))
+                .collect(),
+        });
+        let entry = Descriptor::new(
+            written.manifest.media_type.clone(),
+            written.manifest.digest.clone(),
+            written.manifest.size,
+        );
+        if names.is_empty() {
+            self.index.push(entry.clone());
+        }
+        for name in &names {
+            let mut named = entry.clone();
+            named
+                .annotations
+                .insert(CONTAINERD_IMAGE_NAME.to_owned(), name.canonical.clone());
+            named
+                .annotations
+                .insert(OCI_REF_NAME.to_owned(), name.tag.clone());
+            self.index.push(named);
+            if let Some(top) = written.layers.last() {
+                self.repositories
+                    .entry(name.familiar_name.clone())
+                    .or_default()
+                    .insert(name.tag.clone(), top.written.digest.hex().to_owned());
+            }
+        }
+        Ok(written)
+    }
+
+    /// Writes `oci-layout`, `repositories`, `index.json` and `manifest.json`, ends the tar
+    /// stream and returns the writer (to [`AtomicFile::commit`](crate::AtomicFile::commit) or
+    /// [`GzipWriter::finish`](crate::GzipWriter::finish) it).
+    pub fn finish(self) -> Result<W, ArchiveError> {
+        let mut tar = self.builder.sink;
+        tar.file("oci-layout", OCI_LAYOUT)?;
+        if !self.repositories.is_empty() {
+            tar.file(
+                "repositories",
+                &to_bytes(&self.repositories, "repositories")?,
+            )?;
+        }
+        tar.file("index.json", &IndexDoc::new(self.index).to_bytes()?)?;
+        tar.file("manifest.json", &to_bytes(&self.manifest, "manifest.json")?)?;
+        tar.finish()
+    }
+}

@@ -1,0 +1,191 @@
+//! The OCI image layout writers: a directory, and the same as a tar.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use imgpull_reference::Descriptor;
+use tempfile::TempDir;
+
+use crate::error::ArchiveError;
+use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
+use crate::json::{IndexDoc, OCI_LAYOUT};
+use crate::layout::{LayerPolicy, LayoutBuilder, Sink};
+use crate::output::{clear_destination, parent_dir, sync_dir};
+use crate::sinks::DirSink;
+use crate::source::BlobSource;
+use crate::tar_out::TarWriter;
+
+/// What the OCI writers share: the blobs and the `index.json` entries.
+struct OciContent<S: Sink> {
+    builder: LayoutBuilder<S>,
+    index: Vec<Descriptor>,
+}
+
+impl<S: Sink> OciContent<S> {
+    fn new(sink: S) -> Self {
+        Self {
+            builder: LayoutBuilder::new(sink),
+            index: Vec::new(),
+        }
+    }
+
+    fn add_image(
+        &mut self,
+        image: &ArchiveImage,
+        source: &dyn BlobSource,
+    ) -> Result<WrittenImage, ArchiveError> {
+        let names = image.names()?;
+        let written = match &image.index {
+            None => {
+                let mut written = self.builder.image(
+                    &image.manifest,
+                    &image.manifest_descriptor,
+                    source,
+                    LayerPolicy::AsStored,
+                    false,
+                )?;
+                written
+                    .top
+                    .platform
+                    .clone_from(&image.manifest_descriptor.platform);
+                written
+            }
+            Some(index) => {
+                let (top, selected) =
+                    self.builder
+                        .index(index, &image.manifest_descriptor.digest, source)?;
+                let mut written = selected.ok_or_else(|| {
+                    ArchiveError::invalid(
+                        format!("index {}", index.descriptor.digest),
+                        format!(
+                            "it does not list the image manifest {}",
+                            image.manifest_descriptor.digest
+                        ),
+                    )
+                })?;
+                written.top = top;
+                written
+            }
+        };
+        let entry = Descriptor {
+            annotations: std::collections::BTreeMap::new(),
+            urls: Vec::new(),
+            ..written.top.clone()
+        };
+        if names.is_empty() {
+            self.index.push(entry.clone());
+        }
+        for name in names {
+            let mut named = entry.clone();
+            named
+                .annotations
+                .insert(CONTAINERD_IMAGE_NAME.to_owned(), name.canonical);
+            named.annotations.insert(OCI_REF_NAME.to_owned(), name.tag);
+            self.index.push(named);
+        }
+        Ok(written)
+    }
+
+    /// Writes `oci-layout` and `index.json`, last.
+    fn finish(mut self) -> Result<S, ArchiveError> {
+        self.builder.sink.put_file("oci-layout", OCI_LAYOUT)?;
+        self.builder
+            .sink
+            .put_file("index.json", &IndexDoc::new(self.index).to_bytes()?)?;
+        Ok(self.builder.sink)
+    }
+}
+
+/// Writes an OCI image layout directory (`oci-layout`, `index.json`, `blobs/sha256/…`) that
+/// skopeo (`oci:DIR`), umoci and containerd read.
+///
+/// Blobs are hard-linked from the source where it keeps them as files on the same filesystem
+/// ([`BlobSource::path`]), else copied and verified. A hard link shares the cached file: do not
+/// modify blobs in the output in place. The layout is built in a temporary directory next to
+/// the destination and renamed there by [`OciLayoutWriter::finish`]; dropped before, it is
+/// removed. Layers are written as stored, zstd included; with [`ArchiveImage::index`], the whole
+/// index is kept.
+pub struct OciLayoutWriter {
+    content: OciContent<DirSink>,
+    temp: TempDir,
+    dest: PathBuf,
+}
+
+impl OciLayoutWriter {
+    /// Starts a layout to be renamed to `dest`, which must not exist or be an empty directory.
+    pub fn create(dest: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        let dest = dest.as_ref().to_path_buf();
+        if dest.exists() && fs::read_dir(&dest).map_or(true, |mut d| d.next().is_some()) {
+            return Err(ArchiveError::OutputExists { path: dest });
+        }
+        let parent = parent_dir(&dest);
+        let temp = tempfile::Builder::new()
+            .prefix(".imgpull-layout-")
+            .tempdir_in(&parent)
+            .map_err(|e| {
+                ArchiveError::file("cannot create a temporary directory in", &parent, e)
+            })?;
+        Ok(Self {
+            content: OciContent::new(DirSink::new(temp.path().to_path_buf())),
+            temp,
+            dest,
+        })
+    }
+
+    /// Writes the blobs of one image (those not written yet) and records its `index.json` entries.
+    pub fn add_image(
+        &mut self,
+        image: &ArchiveImage,
+        source: &dyn BlobSource,
+    ) -> Result<WrittenImage, ArchiveError> {
+        self.content.add_image(image, source)
+    }
+
+    /// Writes `oci-layout` and `index.json` and renames the layout to its destination.
+    pub fn finish(self) -> Result<PathBuf, ArchiveError> {
+        self.content.finish()?;
+        clear_destination(&self.dest)?;
+        let temp = self.temp.keep();
+        if let Err(e) = fs::rename(&temp, &self.dest) {
+            // Best effort: the layout could not be moved into place, so it must not linger.
+            let _ = fs::remove_dir_all(&temp);
+            return Err(ArchiveError::file(
+                "cannot rename the layout to",
+                &self.dest,
+                e,
+            ));
+        }
+        sync_dir(&parent_dir(&self.dest))?;
+        Ok(self.dest)
+    }
+}
+
+/// Writes an OCI image layout as a tar (`oci-archive:FILE`), deterministically: the blobs, then
+/// `oci-layout` and `index.json`.
+pub struct OciArchiveWriter<W: Write> {
+    content: OciContent<TarWriter<W>>,
+}
+
+impl<W: Write> OciArchiveWriter<W> {
+    /// A writer into `out`.
+    pub fn new(out: W) -> Self {
+        Self {
+            content: OciContent::new(TarWriter::new(out)),
+        }
+    }
+
+    /// Writes the blobs of one image (those not written yet) and records its `index.json` entries.
+    pub fn add_image(
+        &mut self,
+        image: &ArchiveImage,
+        source: &dyn BlobSource,
+    ) -> Result<WrittenImage, ArchiveError> {
+        self.content.add_image(image, source)
+    }
+
+    /// Writes `index.json`, ends the tar stream and returns the writer.
+    pub fn finish(self) -> Result<W, ArchiveError> {
+        self.content.finish()?.finish()
+    }
+}

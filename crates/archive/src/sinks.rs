@@ -1,0 +1,100 @@
+//! The two [`Sink`]s: a tar stream and a directory.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::ArchiveError;
+use crate::layout::Sink;
+use crate::tar_out::TarWriter;
+
+impl<W: Write> Sink for TarWriter<W> {
+    fn put_file(&mut self, name: &str, data: &[u8]) -> Result<(), ArchiveError> {
+        self.file(name, data)
+    }
+
+    fn put_blob(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        self.entry(name, size, fill)
+    }
+}
+
+/// A directory being filled; each file is written to a temporary name and renamed when
+/// complete, so a file under its final name is always whole.
+pub(crate) struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+
+    fn prepare(&self, name: &str) -> Result<PathBuf, ArchiveError> {
+        let path = self.root.join(name);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| ArchiveError::file("cannot create", parent, e))?;
+        }
+        Ok(path)
+    }
+}
+
+impl Sink for DirSink {
+    fn put_file(&mut self, name: &str, data: &[u8]) -> Result<(), ArchiveError> {
+        self.put_blob(name, data.len() as u64, &mut |out| {
+            out.write_all(data)
+                .map_err(|e| ArchiveError::write(name, e))
+        })
+    }
+
+    fn put_blob(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        let path = self.prepare(name)?;
+        let dir = path.parent().unwrap_or(&self.root);
+        let temp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(|e| ArchiveError::file("cannot create a temporary file in", dir, e))?;
+        let mut out = BufWriter::with_capacity(crate::io::BUFFER, temp);
+        fill(&mut out)?;
+        let temp = out
+            .into_inner()
+            .map_err(|e| ArchiveError::write(name, e.into_error()))?;
+        let written = temp
+            .as_file()
+            .metadata()
+            .map_err(|e| ArchiveError::write(name, e))?
+            .len();
+        if written != size {
+            return Err(ArchiveError::write(
+                name,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("wrote {written} bytes instead of {size}"),
+                ),
+            ));
+        }
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| ArchiveError::write(name, e))?;
+        temp.persist(&path)
+            .map_err(|e| ArchiveError::file("cannot rename a temporary file to", &path, e.error))?;
+        Ok(())
+    }
+
+    fn link_blob(&mut self, name: &str, path: &Path) -> Result<bool, ArchiveError> {
+        let target = self.prepare(name)?;
+        // A hard link fails across filesystems or where links are not allowed; the caller then
+        // copies.
+        Ok(fs::hard_link(path, &target).is_ok())
+    }
+}

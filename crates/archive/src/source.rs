@@ -1,0 +1,141 @@
+//! Where the writers read blobs from: the [`BlobSource`] trait and an in-memory implementation.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use imgpull_reference::Digest;
+
+/// A readable blob and the size its source announces for it.
+///
+/// The writers never trust the announced size blindly: a blob that yields another number of
+/// bytes, or bytes that do not hash to its digest, is an error (and never a corrupt archive
+/// entry).
+pub struct Blob<'a> {
+    reader: Box<dyn Read + Send + 'a>,
+    size: u64,
+}
+
+impl<'a> Blob<'a> {
+    /// A blob of `size` bytes read from `reader`.
+    pub fn new(reader: impl Read + Send + 'a, size: u64) -> Self {
+        Self {
+            reader: Box::new(reader),
+            size,
+        }
+    }
+
+    /// The size announced by the source.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+}
+
+impl Read for Blob<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.reader.read(buf)
+    }
+}
+
+impl fmt::Debug for Blob<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Blob")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A content-addressed store of blobs that the writers read from.
+///
+/// The blob cache implements it; [`MemorySource`] holds blobs in memory, and
+/// [`ArchiveReader`](crate::ArchiveReader) serves the blobs of an archive.
+pub trait BlobSource {
+    /// Opens the blob with this digest, or `Ok(None)` when the source does not have it.
+    fn open(&self, digest: &Digest) -> io::Result<Option<Blob<'_>>>;
+
+    /// The path of a file holding exactly this blob, when the source keeps blobs as files, so
+    /// that a directory output can hard-link it instead of copying. The default has none.
+    fn path(&self, digest: &Digest) -> Option<PathBuf> {
+        let _ = digest;
+        None
+    }
+}
+
+impl<S: BlobSource + ?Sized> BlobSource for &S {
+    fn open(&self, digest: &Digest) -> io::Result<Option<Blob<'_>>> {
+        (**self).open(digest)
+    }
+
+    fn path(&self, digest: &Digest) -> Option<PathBuf> {
+        (**self).path(digest)
+    }
+}
+
+/// Blobs held in memory, keyed by the SHA-256 digest of their content.
+///
+/// ```
+/// use imgpull_archive::{BlobSource, MemorySource};
+/// use std::io::Read;
+///
+/// let mut source = MemorySource::new();
+/// let digest = source.insert(b"hello".to_vec());
+/// let mut blob = source.open(&digest)?.expect("inserted");
+/// let mut content = String::new();
+/// blob.read_to_string(&mut content)?;
+/// assert_eq!((content.as_str(), blob.size()), ("hello", 5));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct MemorySource {
+    blobs: HashMap<Digest, Vec<u8>>,
+}
+
+impl MemorySource {
+    /// An empty source.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a blob under the SHA-256 digest of its content and returns that digest.
+    pub fn insert(&mut self, content: Vec<u8>) -> Digest {
+        let digest = Digest::sha256(&content);
+        self.blobs.insert(digest.clone(), content);
+        digest
+    }
+
+    /// Adds a blob under a digest of the caller's choice, which need not match the content
+    /// (to model a corrupt store in tests).
+    pub fn insert_as(&mut self, digest: Digest, content: Vec<u8>) {
+        self.blobs.insert(digest, content);
+    }
+
+    /// Removes a blob, returning its content.
+    pub fn remove(&mut self, digest: &Digest) -> Option<Vec<u8>> {
+        self.blobs.remove(digest)
+    }
+
+    /// Whether the source holds this digest.
+    pub fn contains(&self, digest: &Digest) -> bool {
+        self.blobs.contains_key(digest)
+    }
+
+    /// The number of blobs held.
+    pub fn len(&self) -> usize {
+        self.blobs.len()
+    }
+
+    /// Whether the source is empty.
+    pub fn is_empty(&self) -> bool {
+        self.blobs.is_empty()
+    }
+}
+
+impl BlobSource for MemorySource {
+    fn open(&self, digest: &Digest) -> io::Result<Option<Blob<'_>>> {
+        Ok(self
+            .blobs
+            .get(digest)
+            .map(|content| Blob::new(content.as_slice(), content.len() as u64)))
+    }
+}
