@@ -291,3 +291,7 @@ impl Keychain {
         }))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
