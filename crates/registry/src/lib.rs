@@ -1,4 +1,60 @@
 //! A client for the OCI distribution API (Docker registry HTTP API v2).
 //!
 //! It owns every network decision: scheme, TLS, mirrors, retries, redirects and auth
-//! headers, and resolves multi-platform indexes to one image.
+//! headers, and resolves multi-platform indexes to one image. It knows nothing about
+//! files: blobs come out as streams of bytes, or through [`Client::download`], which hands
+//! chunks to a caller's sink and resumes a broken body with `Range`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), imgpull_registry::RegistryError> {
+//! use imgpull_reference::Reference;
+//! use imgpull_registry::{ClientBuilder, PlatformChoice};
+//!
+//! let client = ClientBuilder::new().build()?;
+//! let reference = Reference::parse("alpine:3.20").expect("valid reference");
+//! let images = client.resolve(&reference, &PlatformChoice::Host).await?;
+//! for layer in &images[0].layers {
+//!     let mut received = 0_u64;
+//!     client
+//!         .download(&reference, layer, 0, |chunk: &[u8]| {
+//!             received += chunk.len() as u64;
+//!             Ok::<(), std::io::Error>(())
+//!         })
+//!         .await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Design notes:
+//! - One `reqwest` client (rustls with the `ring` provider, HTTP/2 when offered) shared by
+//!   all requests; a second one without certificate verification exists only when some
+//!   registry is named insecure.
+//! - `/v2/` is pinged once per endpoint; the scheme and auth challenge it reveals are kept.
+//! - Redirects are followed by hand, so the `Authorization` header only ever goes to the
+//!   registry's own origin, never to a CDN or S3 bucket.
+//! - Retries (408, 429, 500, 502, 503, 504, connection errors, timeouts, resets) use
+//!   exponential backoff with jitter, honour `Retry-After`, and are bounded in attempts and
+//!   time; authentication is retried at most once.
+
+mod authn;
+mod blob;
+mod body;
+mod builder;
+mod client;
+mod error;
+mod manifest;
+mod range;
+mod redact;
+mod retry;
+mod tags;
+mod tls;
+
+pub use blob::BlobStream;
+pub use builder::{ClientBuilder, DEFAULT_USER_AGENT};
+pub use client::Client;
+pub use error::{ErrorDetail, ErrorKind, RegistryError, StatusError};
+pub use manifest::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Manifest, PlatformChoice, ResolvedImage};
+pub use range::ContentRange;
+pub use redact::{redact_url, redact_url_str};
+pub use retry::{RetryPolicy, is_retryable_status, parse_retry_after};

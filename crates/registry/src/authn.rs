@@ -1,0 +1,323 @@
+//! Attaching credentials to registry requests: Basic headers, bearer tokens fetched from
+//! the challenge's realm and cached per (registry, scopes), and the single re-authentication
+//! allowed after a refusal. The protocol decisions themselves live in `imgpull-auth`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use imgpull_auth::{
+    AuthError, BearerChallenge, Challenge, Credential, Keychain, Scheme, Scope, Secret, TokenCache,
+    TokenMethod, TokenRequest,
+};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, Response};
+
+use crate::body::read_capped;
+use crate::client::{Client, Ping};
+use crate::error::RegistryError;
+
+/// The OAuth2 `client_id` sent with token `POST` requests.
+const CLIENT_ID: &str = "imgpull";
+
+/// Credentials and tokens shared by every request of a client.
+#[derive(Debug)]
+pub(crate) struct AuthState {
+    keychain: Keychain,
+    tokens: TokenCache,
+    credentials: Mutex<HashMap<String, Credential>>,
+    token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The challenges of a response's `WWW-Authenticate` headers.
+pub(crate) fn challenges_of(
+    headers: &HeaderMap,
+    registry: &str,
+) -> Result<Vec<Challenge>, RegistryError> {
+    let values: Vec<&str> = headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    imgpull_auth::parse_challenges(values).map_err(|source| auth_error(registry, source))
+}
+
+/// The challenge to answer: `Bearer` when offered, else `Basic`.
+pub(crate) fn preferred_challenge(challenges: Vec<Challenge>) -> Option<Challenge> {
+    let mut basic = None;
+    for challenge in challenges {
+        match challenge.scheme {
+            Scheme::Bearer => return Some(challenge),
+            Scheme::Basic => {
+                basic.get_or_insert(challenge);
+            }
+            Scheme::Other(_) => {}
+        }
+    }
+    basic
+}
+
+fn auth_error(registry: &str, source: AuthError) -> RegistryError {
+    RegistryError::AuthProtocol {
+        registry: registry.to_owned(),
+        source,
+    }
+}
+
+/// An `Authorization` header value that the HTTP client keeps out of its debug output.
+fn header_value(registry: &str, secret: &Secret) -> Result<HeaderValue, RegistryError> {
+    let mut value = HeaderValue::from_str(secret.expose()).map_err(|_| RegistryError::Auth {
+        registry: registry.to_owned(),
+        reason: "the credential contains characters not allowed in an HTTP header".to_owned(),
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// A bearer challenge without the scopes it names: scopes are tracked per request, so a
+/// scope learnt from one repository's 401 is never asked for on behalf of another.
+fn bearer_of(registry: &str, challenge: &Challenge) -> Result<BearerChallenge, RegistryError> {
+    let mut bearer =
+        BearerChallenge::from_challenge(challenge).map_err(|e| auth_error(registry, e))?;
+    bearer.scopes.clear();
+    Ok(bearer)
+}
+
+impl AuthState {
+    pub(crate) fn new(keychain: Keychain) -> Self {
+        Self {
+            keychain,
+            tokens: TokenCache::new(),
+            credentials: Mutex::new(HashMap::new()),
+            token_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The credential for a registry host, looked up once per client, off the async
+    /// threads (a credential helper is a process to start).
+    async fn credential(&self, registry: &str) -> Result<Credential, RegistryError> {
+        if let Some(credential) = self
+            .credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(registry)
+        {
+            return Ok(credential.clone());
+        }
+        let keychain = self.keychain.clone();
+        let host = registry.to_owned();
+        let credential = tokio::task::spawn_blocking(move || keychain.resolve(&host))
+            .await
+            .map_err(|e| RegistryError::Auth {
+                registry: registry.to_owned(),
+                reason: format!("the credential lookup did not finish: {e}"),
+            })?
+            .map_err(|e| auth_error(registry, e))?;
+        self.credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(registry.to_owned(), credential.clone());
+        Ok(credential)
+    }
+
+    /// Whether requests to `registry` carry the user's credentials (not anonymous access).
+    pub(crate) fn uses_credentials(&self, registry: &str) -> bool {
+        self.credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(registry)
+            .is_some_and(|credential| !credential.is_anonymous())
+    }
+
+    fn forget_credential(&self, registry: &str) {
+        self.credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(registry);
+    }
+
+    /// The `Authorization` header for a request to `ping`'s endpoint with `scopes`, from
+    /// what the endpoint's challenge asks for; `None` for anonymous access.
+    pub(crate) async fn authorization(
+        &self,
+        client: &Client,
+        ping: &Ping,
+        scopes: &[Scope],
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let Some(challenge) = ping.challenge() else {
+            return Ok(None);
+        };
+        self.answer(client, ping, &challenge, scopes, false).await
+    }
+
+    async fn answer(
+        &self,
+        client: &Client,
+        ping: &Ping,
+        challenge: &Challenge,
+        scopes: &[Scope],
+        fresh: bool,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let registry = ping.host.as_str();
+        let credential = self.credential(registry).await?;
+        match challenge.scheme {
+            Scheme::Basic => imgpull_auth::basic_authorization(&credential)
+                .map(|secret| header_value(registry, &secret))
+                .transpose(),
+            Scheme::Bearer => {
+                if let Credential::RegistryToken(token) = &credential {
+                    let secret = imgpull_auth::bearer_authorization(token);
+                    return header_value(registry, &secret).map(Some);
+                }
+                let bearer = bearer_of(registry, challenge)?;
+                let token = self
+                    .token(client, registry, &bearer, scopes, &credential, fresh)
+                    .await?;
+                header_value(registry, &imgpull_auth::bearer_authorization(&token)).map(Some)
+            }
+            Scheme::Other(_) => Ok(None),
+        }
+    }
+
+    /// A token for (registry, scopes): from the cache unless `fresh`, else from the realm.
+    /// Concurrent requests for the same key wait for one token request.
+    async fn token(
+        &self,
+        client: &Client,
+        registry: &str,
+        bearer: &BearerChallenge,
+        scopes: &[Scope],
+        credential: &Credential,
+        fresh: bool,
+    ) -> Result<Secret, RegistryError> {
+        if !fresh && let Some(token) = self.tokens.get(registry, scopes, SystemTime::now()) {
+            return Ok(token.value);
+        }
+        let lock = {
+            let key = format!(
+                "{registry} {}",
+                scopes
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            self.token_locks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(key)
+                .or_default()
+                .clone()
+        };
+        let _guard = lock.lock().await;
+        if !fresh && let Some(token) = self.tokens.get(registry, scopes, SystemTime::now()) {
+            return Ok(token.value);
+        }
+        let request = imgpull_auth::token_request(bearer, scopes, credential, CLIENT_ID);
+        let body = match self.fetch_token(client, &request).await {
+            // A realm without the GET form answers 404 or 405: use the OAuth2 POST form.
+            Err(error)
+                if request.method == TokenMethod::Get
+                    && matches!(credential, Credential::Basic { .. })
+                    && matches!(error.status(), Some(404 | 405)) =>
+            {
+                let oauth =
+                    imgpull_auth::token_request_oauth2(bearer, scopes, credential, CLIENT_ID);
+                self.fetch_token(client, &oauth).await?
+            }
+            other => other?,
+        };
+        let token = imgpull_auth::parse_token_response(&body, SystemTime::now())
+            .map_err(|e| auth_error(registry, e))?;
+        let value = token.value.clone();
+        self.tokens.insert(registry, scopes, token);
+        Ok(value)
+    }
+
+    /// Sends a token request (no redirects: the realm gets the credentials, nobody else)
+    /// and reads its body up to the auth crate's cap.
+    async fn fetch_token(
+        &self,
+        client: &Client,
+        request: &TokenRequest,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let method = match request.method {
+            TokenMethod::Get => Method::GET,
+            TokenMethod::Post => Method::POST,
+        };
+        let host = crate::client::host_port(&request.url);
+        let mut headers = HeaderMap::new();
+        if let Some(basic) = &request.basic_auth {
+            headers.insert(header::AUTHORIZATION, header_value(&host, basic)?);
+        }
+        let body = request.form_body();
+        if body.is_some() {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(imgpull_auth::FORM_CONTENT_TYPE),
+            );
+        }
+        let (method, headers, body) = (&method, &headers, body.as_ref());
+        let authenticated = request.basic_auth.is_some() || body.is_some();
+        let policy = client.inner.retry;
+        client
+            .with_retries(&policy, move || async move {
+                let response = client
+                    .send_direct(
+                        method,
+                        &request.url,
+                        headers.clone(),
+                        body.map(|b| b.expose().to_owned()),
+                    )
+                    .await?;
+                if !response.status().is_success() {
+                    return Err(client
+                        .status_error(method, &request.url, None, response, authenticated)
+                        .await);
+                }
+                read_capped(response, imgpull_auth::MAX_TOKEN_RESPONSE_BYTES).await
+            })
+            .await
+    }
+
+    /// After a refusal (`response`), decides whether to re-authenticate — once, for a 401
+    /// or ECR's 403 — and returns the new `Authorization` header, or `None` when sending
+    /// the request again could not change the answer (e.g. a rejected password).
+    pub(crate) async fn reauthorize(
+        &self,
+        client: &Client,
+        ping: &Ping,
+        scopes: &mut Vec<Scope>,
+        response: &Response,
+        previous: Option<&HeaderValue>,
+    ) -> Result<Option<HeaderValue>, RegistryError> {
+        let registry = ping.host.as_str();
+        let status = response.status().as_u16();
+        if !imgpull_auth::should_reauthenticate(status, 0, registry) {
+            return Ok(None);
+        }
+        let expired = status == 403;
+        if expired {
+            // ECR: the credential (a 12-hour token from a helper) expired; look it up again.
+            self.forget_credential(registry);
+            self.tokens.invalidate_registry(registry);
+        }
+        if let Some(challenge) = preferred_challenge(challenges_of(response.headers(), registry)?) {
+            if challenge.scheme == Scheme::Bearer {
+                let bearer = BearerChallenge::from_challenge(&challenge)
+                    .map_err(|e| auth_error(registry, e))?;
+                *scopes = imgpull_auth::scopes_after_challenge(scopes, &bearer);
+            }
+            ping.set_challenge(challenge);
+        }
+        let Some(challenge) = ping.challenge() else {
+            return Ok(None);
+        };
+        let renewed = self.answer(client, ping, &challenge, scopes, true).await?;
+        // Basic credentials that were already refused would be refused again.
+        if challenge.scheme == Scheme::Basic && !expired && renewed.as_ref() == previous {
+            return Ok(None);
+        }
+        Ok(renewed)
+    }
+}

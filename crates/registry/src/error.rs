@@ -1,0 +1,567 @@
+//! The crate's error type, its classification for exit codes, and the registry's own
+//! error body (`{"errors": [{"code", "message", "detail"}]}`).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use imgpull_reference::{Digest, Platform};
+use serde::Deserialize;
+
+/// What kind of failure an error is; the cli maps each kind to an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Credentials missing, rejected or insufficient (401, 403, token failures).
+    Auth,
+    /// The repository, tag, digest or platform does not exist (404, no platform match).
+    NotFound,
+    /// The registry asked the client to slow down (429).
+    RateLimited,
+    /// The network or the server failed: connection errors, timeouts, resets, 5xx.
+    Network,
+    /// Bytes did not match their digest or size, or a ranged answer was inconsistent.
+    Integrity,
+    /// Something is malformed or unsupported: a manifest, a URL, an option, schema1.
+    Invalid,
+    /// Anything else (other 4xx statuses, TLS set-up, a failing sink).
+    Other,
+}
+
+/// One entry of a registry's error body, as the distribution spec defines it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ErrorDetail {
+    /// The registry's error code, e.g. `MANIFEST_UNKNOWN` or `DENIED`.
+    #[serde(default)]
+    pub code: String,
+    /// The human-readable message.
+    #[serde(default)]
+    pub message: String,
+    /// Extra structured detail, kept as JSON.
+    #[serde(default)]
+    pub detail: Option<serde_json::Value>,
+}
+
+/// The error body of the distribution spec.
+#[derive(Debug, Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    errors: Vec<ErrorDetail>,
+}
+
+/// Parses a registry error body; anything that is not the spec's shape gives no entries.
+pub(crate) fn parse_error_body(body: &[u8]) -> Vec<ErrorDetail> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|body| body.errors)
+        .unwrap_or_default()
+}
+
+/// An HTTP status that ended a request, with everything needed to explain it.
+#[derive(Debug, Clone)]
+pub struct StatusError {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The request method.
+    pub method: String,
+    /// The request URL with credentials and tokens redacted.
+    pub url: String,
+    /// The host (and port) that answered.
+    pub host: String,
+    /// The repository the request was about, if any.
+    pub repository: Option<String>,
+    /// The registry's error entries from the body.
+    pub errors: Vec<ErrorDetail>,
+    /// The server's `Retry-After`, when it sent one.
+    pub retry_after: Option<Duration>,
+    /// Whether the request carried credentials (a token or basic auth).
+    pub authenticated: bool,
+}
+
+impl StatusError {
+    /// A hint that tells the user what to do about this status.
+    fn hint(&self) -> Option<&'static str> {
+        let docker_hub = self.host.ends_with("docker.io");
+        match self.status {
+            401 if self.authenticated => Some("the registry rejected the credentials"),
+            401 => Some("repository does not exist or may require --username"),
+            403 => Some("access denied; check that the credentials may pull this repository"),
+            404 => Some("not found in the registry"),
+            429 if docker_hub => {
+                Some("Docker Hub's anonymous pull limit; log in or use --registry-mirror")
+            }
+            429 => Some("the registry is rate limiting; retry later"),
+            500..=599 => Some("the registry is failing; retry later"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for StatusError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.status)?;
+        if let Some(reason) = reqwest::StatusCode::from_u16(self.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+        {
+            write!(f, " {reason}")?;
+        }
+        write!(f, " from {}", self.host)?;
+        if let Some(repository) = &self.repository {
+            write!(f, " for {repository}")?;
+        }
+        write!(f, " ({} {})", self.method, self.url)?;
+        let mut separator = ": ";
+        for entry in &self.errors {
+            f.write_str(separator)?;
+            separator = "; ";
+            match (entry.code.is_empty(), entry.message.is_empty()) {
+                (false, false) => write!(f, "{}: {}", entry.code, entry.message)?,
+                (false, true) => f.write_str(&entry.code)?,
+                (true, _) => f.write_str(&entry.message)?,
+            }
+            if let Some(detail) = entry.detail.as_ref().filter(|d| !d.is_null()) {
+                write!(f, " ({detail})")?;
+            }
+        }
+        if let Some(hint) = self.hint() {
+            write!(f, "{separator}{hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every way a registry operation can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The server answered with an error status.
+    #[error("{0}")]
+    Status(Box<StatusError>),
+
+    /// The request could not be sent or its body could not be read.
+    #[error("{method} {url} failed while {during}: {cause}")]
+    Network {
+        /// The request method.
+        method: String,
+        /// The redacted URL.
+        url: String,
+        /// What was happening: "sending the request" or "reading the body".
+        during: &'static str,
+        /// The innermost cause, for the message.
+        cause: String,
+        /// The HTTP client's error (its URL removed).
+        #[source]
+        source: reqwest::Error,
+    },
+
+    /// A body ended before its announced or expected length.
+    #[error("the body of {url} ended after {received} of {expected} bytes")]
+    Truncated {
+        /// The redacted URL.
+        url: String,
+        /// Bytes received.
+        received: u64,
+        /// Bytes expected.
+        expected: u64,
+    },
+
+    /// The client gave up retrying a transient failure.
+    #[error("gave up after {attempts} attempts in {:.1}s: {source}", elapsed.as_secs_f64())]
+    GaveUp {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The time spent.
+        elapsed: Duration,
+        /// The last failure.
+        #[source]
+        source: Box<RegistryError>,
+    },
+
+    /// Authentication could not be performed (token endpoint, challenge or credentials).
+    #[error("authentication with {registry} failed: {reason}")]
+    Auth {
+        /// The registry host.
+        registry: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A challenge, token response or credential source could not be used.
+    #[error("authentication with {registry} failed: {source}")]
+    AuthProtocol {
+        /// The registry (or token realm) host.
+        registry: String,
+        /// What the auth crate reported.
+        #[source]
+        source: imgpull_auth::AuthError,
+    },
+
+    /// A response body was larger than allowed.
+    #[error("the body of {url} is larger than the {limit}-byte limit")]
+    TooLarge {
+        /// The redacted URL.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
+
+    /// Content did not hash to the digest it was asked for or announced with.
+    #[error("digest mismatch for {url}: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// The redacted URL.
+        url: String,
+        /// The digest that was expected.
+        expected: Digest,
+        /// The digest of the bytes received.
+        actual: Digest,
+    },
+
+    /// Content did not have the size its descriptor states.
+    #[error("size mismatch for {url}: expected {expected} bytes, got {actual}")]
+    SizeMismatch {
+        /// The redacted URL.
+        url: String,
+        /// The descriptor's size.
+        expected: u64,
+        /// The number of bytes received.
+        actual: u64,
+    },
+
+    /// A ranged request got a partial answer that does not match what was asked.
+    #[error("bad Content-Range from {url} for a request from byte {offset}: {value}")]
+    BadContentRange {
+        /// The redacted URL.
+        url: String,
+        /// The offset that was requested.
+        offset: u64,
+        /// The header value received (or a note that it was missing).
+        value: String,
+    },
+
+    /// The registry served a schema1 manifest.
+    #[error(
+        "{reference}: schema1 images are deprecated; the registry served a schema1 manifest, which imgpull does not support (re-push the image with a current client)"
+    )]
+    Schema1 {
+        /// The image reference.
+        reference: String,
+    },
+
+    /// The registry served a manifest of a type that is not an image manifest or index.
+    #[error("{reference}: unsupported manifest media type {media_type:?}")]
+    UnsupportedMediaType {
+        /// The image reference.
+        reference: String,
+        /// The media type received.
+        media_type: String,
+    },
+
+    /// A manifest, index, config or JSON answer could not be parsed.
+    #[error("invalid {what} from {url}: {reason}")]
+    InvalidResponse {
+        /// What was being parsed ("manifest", "image config", "tag list", ...).
+        what: &'static str,
+        /// The redacted URL.
+        url: String,
+        /// The parser's message.
+        reason: String,
+    },
+
+    /// No entry of an index matches the requested platform.
+    #[error(
+        "{reference}: no image for platform {requested}; available: {}",
+        join_platforms(available)
+    )]
+    NoMatchingPlatform {
+        /// The image reference.
+        reference: String,
+        /// The requested platform.
+        requested: Box<Platform>,
+        /// The platforms the index offers (attestations and `unknown/unknown` left out).
+        available: Vec<Platform>,
+    },
+
+    /// A single-platform image is for another platform than the one requested.
+    #[error("{reference}: the image is for {found}, not for the requested {requested}")]
+    PlatformMismatch {
+        /// The image reference.
+        reference: String,
+        /// The requested platform.
+        requested: Box<Platform>,
+        /// The platform the image's config states.
+        found: Box<Platform>,
+    },
+
+    /// A redirect could not be followed.
+    #[error("bad redirect from {url}: {reason}")]
+    Redirect {
+        /// The redacted URL that redirected.
+        url: String,
+        /// Why it could not be followed.
+        reason: String,
+    },
+
+    /// A URL could not be built or parsed.
+    #[error("invalid URL {url}: {reason}")]
+    InvalidUrl {
+        /// The redacted URL text.
+        url: String,
+        /// The parser's message.
+        reason: String,
+    },
+
+    /// A client option is invalid (insecure registry, mirror).
+    #[error("invalid option {option}: {reason}")]
+    InvalidOption {
+        /// The option and value.
+        option: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+
+    /// A `--ca-file` could not be read.
+    #[error("cannot use CA file {}: {reason}", path.display())]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+
+    /// The TLS configuration could not be built.
+    #[error("TLS set-up failed: {reason}")]
+    Tls {
+        /// The TLS library's message.
+        reason: String,
+    },
+
+    /// The HTTP client could not be built.
+    #[error("HTTP client set-up failed: {0}")]
+    Client(#[source] reqwest::Error),
+
+    /// The caller's sink refused a chunk of a download.
+    #[error("writing the download of {digest} failed: {source}")]
+    Sink {
+        /// The blob being downloaded.
+        digest: Digest,
+        /// The sink's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn join_platforms(platforms: &[Platform]) -> String {
+    if platforms.is_empty() {
+        return "none".to_owned();
+    }
+    platforms
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl RegistryError {
+    /// Classifies the error for exit codes and for the user.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Status(status) => match status.status {
+                401 | 403 => ErrorKind::Auth,
+                404 => ErrorKind::NotFound,
+                429 => ErrorKind::RateLimited,
+                408 | 500..=599 => ErrorKind::Network,
+                _ => ErrorKind::Other,
+            },
+            Self::Network { .. } | Self::Truncated { .. } | Self::Redirect { .. } => {
+                ErrorKind::Network
+            }
+            Self::GaveUp { source, .. } => source.kind(),
+            Self::Auth { .. } | Self::AuthProtocol { .. } => ErrorKind::Auth,
+            Self::DigestMismatch { .. }
+            | Self::SizeMismatch { .. }
+            | Self::BadContentRange { .. } => ErrorKind::Integrity,
+            Self::NoMatchingPlatform { .. } | Self::PlatformMismatch { .. } => ErrorKind::NotFound,
+            Self::TooLarge { .. }
+            | Self::Schema1 { .. }
+            | Self::UnsupportedMediaType { .. }
+            | Self::InvalidResponse { .. }
+            | Self::InvalidUrl { .. }
+            | Self::InvalidOption { .. }
+            | Self::CaFile { .. } => ErrorKind::Invalid,
+            Self::Tls { .. } | Self::Client(_) | Self::Sink { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// The HTTP status behind this error, if a server answered with one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Status(status) => Some(status.status),
+            Self::GaveUp { source, .. } => source.status(),
+            _ => None,
+        }
+    }
+
+    /// The registry's error entries (`errors[]` of the body), if any.
+    pub fn registry_errors(&self) -> &[ErrorDetail] {
+        match self {
+            Self::Status(status) => &status.errors,
+            Self::GaveUp { source, .. } => source.registry_errors(),
+            _ => &[],
+        }
+    }
+
+    /// Whether retrying the same request may succeed, and the server's requested wait.
+    pub(crate) fn retry_decision(&self) -> Retry {
+        match self {
+            Self::Status(status) if crate::retry::is_retryable_status(status.status) => {
+                Retry::After(status.retry_after)
+            }
+            Self::Network { source, .. } if is_transient(source) => Retry::After(None),
+            Self::Truncated { .. } => Retry::After(None),
+            _ => Retry::No,
+        }
+    }
+
+    /// Builds a network error from a reqwest error, keeping the URL out of the cause.
+    pub(crate) fn network(
+        method: &reqwest::Method,
+        url: &url::Url,
+        during: &'static str,
+        source: reqwest::Error,
+    ) -> Self {
+        let source = source.without_url();
+        Self::Network {
+            method: method.to_string(),
+            url: crate::redact::redact_url(url),
+            during,
+            cause: innermost_cause(&source),
+            source,
+        }
+    }
+}
+
+/// Whether a request may be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Retry {
+    /// Final; do not retry.
+    No,
+    /// Transient; retry, after at least the given wait when the server asked for one.
+    After(Option<Duration>),
+}
+
+/// The message of the deepest error in a chain, which names the real cause
+/// ("connection refused", "invalid peer certificate: UnknownIssuer").
+fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    current.to_string()
+}
+
+/// Whether a transport error is transient: connection failures, timeouts, resets and
+/// truncated bodies are; TLS certificate errors and malformed requests are not.
+fn is_transient(error: &reqwest::Error) -> bool {
+    if error.is_builder() || error.is_redirect() || error.is_decode() {
+        return false;
+    }
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(err) = current {
+        if err.downcast_ref::<rustls::Error>().is_some() {
+            return false;
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return false;
+        }
+        current = err.source();
+    }
+    error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, host: &str, authenticated: bool) -> RegistryError {
+        RegistryError::Status(Box::new(StatusError {
+            status: code,
+            method: "GET".into(),
+            url: format!("https://{host}/v2/library/foo/manifests/latest"),
+            host: host.into(),
+            repository: Some("library/foo".into()),
+            errors: parse_error_body(
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":[{"Type":"repository"}]}]}"#,
+            ),
+            retry_after: None,
+            authenticated,
+        }))
+    }
+
+    #[test]
+    fn status_messages_name_host_repository_body_and_hint() {
+        let msg = status(401, "registry-1.docker.io", false).to_string();
+        assert!(
+            msg.starts_with("401 Unauthorized from registry-1.docker.io for library/foo"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("UNAUTHORIZED: authentication required"),
+            "{msg}"
+        );
+        assert!(
+            msg.ends_with("repository does not exist or may require --username"),
+            "{msg}"
+        );
+        let msg = status(401, "ghcr.io", true).to_string();
+        assert!(
+            msg.ends_with("the registry rejected the credentials"),
+            "{msg}"
+        );
+        let msg = status(429, "registry-1.docker.io", false).to_string();
+        assert!(msg.contains("Docker Hub's anonymous pull limit"), "{msg}");
+    }
+
+    #[test]
+    fn kinds_follow_statuses() {
+        assert_eq!(status(401, "h", false).kind(), ErrorKind::Auth);
+        assert_eq!(status(403, "h", true).kind(), ErrorKind::Auth);
+        assert_eq!(status(404, "h", false).kind(), ErrorKind::NotFound);
+        assert_eq!(status(429, "h", false).kind(), ErrorKind::RateLimited);
+        assert_eq!(status(503, "h", false).kind(), ErrorKind::Network);
+        assert_eq!(status(418, "h", false).kind(), ErrorKind::Other);
+        let gave_up = RegistryError::GaveUp {
+            attempts: 5,
+            elapsed: Duration::from_secs(3),
+            source: Box::new(status(429, "h", false)),
+        };
+        assert_eq!(gave_up.kind(), ErrorKind::RateLimited);
+        assert_eq!(gave_up.status(), Some(429));
+        assert_eq!(gave_up.registry_errors().len(), 1);
+    }
+
+    #[test]
+    fn error_bodies_parse_leniently() {
+        assert!(parse_error_body(b"<html>").is_empty());
+        assert!(parse_error_body(b"{}").is_empty());
+        let entries = parse_error_body(br#"{"errors":[{"code":"DENIED"}]}"#);
+        assert_eq!(entries[0].code, "DENIED");
+        assert_eq!(entries[0].message, "");
+    }
+
+    #[test]
+    fn retry_decisions() {
+        assert_eq!(status(404, "h", false).retry_decision(), Retry::No);
+        assert_eq!(status(503, "h", false).retry_decision(), Retry::After(None));
+        let truncated = RegistryError::Truncated {
+            url: "u".into(),
+            received: 1,
+            expected: 2,
+        };
+        assert_eq!(truncated.retry_decision(), Retry::After(None));
+    }
+}
