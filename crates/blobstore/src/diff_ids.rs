@@ -8,7 +8,7 @@
 //! The index is `.imgpull/diff-ids.json`, replaced atomically under `.imgpull/diff-ids.lock`,
 //! so that concurrent writers never lose entries and readers need no lock.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use imgpull_reference::{Digest, media_types};
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,18 @@ impl Store {
                 media_type: media_types::OCI_LAYER_TAR.to_owned(),
             })
         }))
+    }
+
+    /// Every recorded (diff_id, blob) pair.
+    pub(crate) fn known_diff_ids(&self) -> Result<HashSet<(Digest, Digest)>> {
+        Ok(self
+            .read_diff_ids()?
+            .diff_ids
+            .into_iter()
+            .flat_map(|(diff_id, holders)| {
+                holders.into_iter().map(move |e| (diff_id.clone(), e.blob))
+            })
+            .collect())
     }
 
     /// Removes entries whose blob is no longer stored; returns how many were removed.

@@ -132,9 +132,43 @@ pub enum BlobstoreError {
         source: serde_json::Error,
     },
 
+    /// A layer's uncompressed content does not hash to the diff_id its image config lists.
+    #[error(
+        "integrity check failed for layer {layer}: its uncompressed content hashes to {actual}, \
+         but the image config's diff_id is {expected}"
+    )]
+    DiffIdMismatch {
+        /// The layer blob.
+        layer: Digest,
+        /// The diff_id from the config.
+        expected: Digest,
+        /// The digest of the uncompressed content.
+        actual: Digest,
+    },
+
+    /// A compressed layer cannot be decompressed: its data is corrupt.
+    #[error("integrity check failed for layer {layer}: cannot decompress it: {source}")]
+    CorruptLayer {
+        /// The layer blob.
+        layer: Digest,
+        /// The decoder's error.
+        #[source]
+        source: io::Error,
+    },
+
     /// The platform has no cache directory (no home directory is known).
     #[error("no cache directory is known for this platform; pass a cache directory explicitly")]
     NoCacheDir,
+
+    /// Reading an archive to import failed (malformed, unsafe member path, bad digest…).
+    #[error("cannot import {}: {source}", path.display())]
+    Import {
+        /// The archive or layout being imported.
+        path: PathBuf,
+        /// What the archive reader found.
+        #[source]
+        source: imgpull_archive::ArchiveError,
+    },
 }
 
 /// Coarse groups of [`BlobstoreError`]s, for mapping to exit codes.
@@ -157,15 +191,19 @@ impl BlobstoreError {
     /// The group this error belongs to.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::DigestMismatch { .. } | Self::SizeExceeded { .. } | Self::SizeMismatch { .. } => {
-                ErrorKind::Integrity
-            }
+            Self::DigestMismatch { .. }
+            | Self::SizeExceeded { .. }
+            | Self::SizeMismatch { .. }
+            | Self::DiffIdMismatch { .. }
+            | Self::CorruptLayer { .. } => ErrorKind::Integrity,
+            Self::Import { source, .. } if source.is_integrity() => ErrorKind::Integrity,
             Self::Incomplete { .. } => ErrorKind::Incomplete,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::NotAStore { .. }
             | Self::UnsupportedLayout { .. }
             | Self::Json { .. }
-            | Self::NoCacheDir => ErrorKind::Invalid,
+            | Self::NoCacheDir
+            | Self::Import { .. } => ErrorKind::Invalid,
             Self::Io { .. } | Self::WriterFailed { .. } => ErrorKind::Io,
         }
     }

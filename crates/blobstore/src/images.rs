@@ -101,6 +101,19 @@ impl Store {
         })
     }
 
+    /// Records `manifest` without a name (if no entry has it yet), so that its blobs count as
+    /// referenced.
+    pub(crate) fn record_unnamed_image(&self, manifest: &Descriptor) -> Result<()> {
+        update_index(self.layout(), |index| {
+            if !index.manifests.iter().any(|d| d.digest == manifest.digest) {
+                let mut entry = manifest.clone();
+                entry.annotations.remove(IMAGE_NAME_ANNOTATION);
+                entry.annotations.remove(REF_NAME_ANNOTATION);
+                index.manifests.push(entry);
+            }
+        })
+    }
+
     /// The images recorded in `index.json`, in recording order.
     pub fn images(&self) -> Result<Vec<ImageRecord>> {
         Ok(read_index(self.layout())?

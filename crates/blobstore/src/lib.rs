@@ -55,9 +55,11 @@ mod diff_ids;
 mod error;
 mod fsutil;
 mod images;
+mod import;
 mod layout;
 mod lock;
 mod manage;
+mod source;
 mod stats;
 mod store;
 mod writer;
@@ -65,6 +67,7 @@ mod writer;
 pub use diff_ids::DiffIdEntry;
 pub use error::{BlobstoreError, ErrorKind, Result};
 pub use images::{IMAGE_NAME_ANNOTATION, ImageRecord, REF_NAME_ANNOTATION};
+pub use import::{ImportReport, ImportedImage};
 pub use manage::{
     BlobInfo, ClearReport, CorruptBlob, DiskUsage, Listing, PruneOptions, PruneReason, PruneReport,
     PrunedBlob, UNREFERENCED_GRACE, VerifyReport,

@@ -1,0 +1,333 @@
+//! Writing blobs: verification, size limits, resuming, locking.
+
+#![allow(clippy::unwrap_used)]
+
+use std::fs;
+use std::path::Path;
+
+use imgpull_blobstore::{Begin, BlobWriter, BlobstoreError, ErrorKind, Store};
+use imgpull_reference::Digest;
+
+fn writer(store: &Store, digest: &Digest, size: u64) -> BlobWriter {
+    match store.begin(digest, size).unwrap() {
+        Begin::Write(w) => w,
+        other => panic!("expected a writer, got {other:?}"),
+    }
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn content(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| u8::try_from(i * 31 % 251).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_corrupted_stream_is_rejected_and_leaves_nothing_under_blobs() {
+    let store = Store::temporary().unwrap();
+    let good = content(100_000);
+    let digest = Digest::sha256(&good);
+    let mut bad = good.clone();
+    bad[50_000] ^= 1;
+
+    let mut w = writer(&store, &digest, good.len() as u64);
+    for chunk in bad.chunks(7_000) {
+        w.write(chunk).unwrap();
+    }
+    let err = w.commit().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+    match &err {
+        BlobstoreError::DigestMismatch {
+            expected,
+            actual,
+            expected_size,
+            actual_size,
+        } => {
+            assert_eq!(expected, &digest);
+            assert_eq!(actual, &Digest::sha256(&bad));
+            assert_eq!((*expected_size, *actual_size), (100_000, 100_000));
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains(&digest.to_string())
+            && message.contains(&Digest::sha256(&bad).to_string())
+    );
+
+    assert!(files_under(&store.dir().join("blobs")).is_empty());
+    assert!(!store.contains(&digest));
+    // The partial was deleted too: the next attempt starts from zero.
+    assert_eq!(writer(&store, &digest, good.len() as u64).offset(), 0);
+}
+
+#[test]
+fn writing_past_the_expected_size_is_refused() {
+    let store = Store::temporary().unwrap();
+    let data = content(1_000);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, 1_000);
+    w.write(&data[..600]).unwrap();
+    let err = w.write(&data[..600]).unwrap_err();
+    assert!(err.is_integrity());
+    assert!(matches!(
+        err,
+        BlobstoreError::SizeExceeded {
+            expected_size: 1_000,
+            received: 1_200,
+            ..
+        }
+    ));
+    // Nothing of the refused write was taken: the right bytes still complete the blob.
+    assert_eq!(w.written(), 600);
+    w.write(&data[600..]).unwrap();
+    w.commit().unwrap();
+    assert_eq!(fs::read(store.path(&digest)).unwrap(), data);
+}
+
+#[test]
+fn committing_too_few_bytes_keeps_the_partial_for_resuming() {
+    let store = Store::temporary().unwrap();
+    let data = content(5_000);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, 5_000);
+    w.write(&data[..1_234]).unwrap();
+    let err = w.commit().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Incomplete);
+    assert!(!store.contains(&digest));
+    assert_eq!(writer(&store, &digest, 5_000).offset(), 1_234);
+}
+
+#[test]
+fn an_interrupted_download_resumes_in_a_new_store_with_the_right_offset_and_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content(3 << 20);
+    let digest = Digest::sha256(&data);
+    let cut = 1_234_567;
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = writer(&store, &digest, data.len() as u64);
+        for chunk in data[..cut].chunks(16 * 1024) {
+            w.write(chunk).unwrap();
+        }
+        // Dropped without commit: like Ctrl+C or a broken connection.
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(!store.contains(&digest));
+    let mut w = writer(&store, &digest, data.len() as u64);
+    assert_eq!(w.offset(), cut as u64);
+    for chunk in data[cut..].chunks(16 * 1024) {
+        w.write(chunk).unwrap();
+    }
+    w.commit().unwrap();
+    assert_eq!(
+        Digest::sha256(&fs::read(store.path(&digest)).unwrap()),
+        digest
+    );
+    assert!(files_under(&dir.path().join(".imgpull/partial")).is_empty());
+}
+
+#[test]
+fn a_resumed_partial_with_wrong_bytes_fails_verification_and_is_deleted() {
+    let store = Store::temporary().unwrap();
+    let data = content(10_000);
+    let digest = Digest::sha256(&data);
+    {
+        let mut w = writer(&store, &digest, 10_000);
+        w.write(&[0xff; 4_000]).unwrap();
+    }
+    let mut w = writer(&store, &digest, 10_000);
+    assert_eq!(w.offset(), 4_000);
+    w.write(&data[4_000..]).unwrap();
+    assert!(w.commit().unwrap_err().is_integrity());
+    assert!(!store.contains(&digest));
+    assert_eq!(writer(&store, &digest, 10_000).offset(), 0);
+}
+
+#[test]
+fn a_partial_longer_than_the_blob_is_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = content(1_000);
+    let digest = Digest::sha256(&data);
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let mut w = writer(&store, &digest, 5_000);
+        w.write(&content(3_000)).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    // Asked again with the real (smaller) size: the 3,000-byte partial cannot be a prefix.
+    let mut w = writer(&store, &digest, 1_000);
+    assert_eq!(w.offset(), 0);
+    w.write(&data).unwrap();
+    w.commit().unwrap();
+    assert!(store.contains(&digest));
+}
+
+#[test]
+fn a_complete_verified_partial_is_published_by_begin() {
+    let store = Store::temporary().unwrap();
+    let data = content(2_000);
+    let digest = Digest::sha256(&data);
+    {
+        let mut w = writer(&store, &digest, 2_000);
+        w.write(&data).unwrap();
+        // Crashed between the last byte and the commit.
+    }
+    assert!(!store.contains(&digest));
+    assert!(matches!(
+        store.begin(&digest, 2_000).unwrap(),
+        Begin::Present
+    ));
+    assert!(store.contains(&digest));
+}
+
+#[test]
+fn discard_removes_the_partial() {
+    let store = Store::temporary().unwrap();
+    let data = content(2_000);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, 2_000);
+    w.write(&data[..500]).unwrap();
+    w.discard().unwrap();
+    assert_eq!(writer(&store, &digest, 2_000).offset(), 0);
+}
+
+#[test]
+fn try_begin_reports_busy_while_a_writer_holds_the_blob_then_present() {
+    let store = Store::temporary().unwrap();
+    let data = content(4_000);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, 4_000);
+    assert!(matches!(
+        store.try_begin(&digest, 4_000).unwrap(),
+        Begin::Busy
+    ));
+    w.write(&data).unwrap();
+    w.commit().unwrap();
+    assert!(matches!(
+        store.try_begin(&digest, 4_000).unwrap(),
+        Begin::Present
+    ));
+}
+
+#[test]
+fn begin_waits_for_another_writer_then_finds_the_blob_present() {
+    let store = Store::temporary().unwrap();
+    let data = content(300_000);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, data.len() as u64);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| store.begin(&digest, data.len() as u64).unwrap());
+        for chunk in data.chunks(10_000) {
+            w.write(chunk).unwrap();
+        }
+        w.commit().unwrap();
+        assert!(matches!(waiter.join().unwrap(), Begin::Present));
+    });
+}
+
+#[test]
+fn a_stored_blob_announced_with_another_size_is_an_integrity_error() {
+    let store = Store::temporary().unwrap();
+    let data = content(100);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, 100);
+    w.write(&data).unwrap();
+    w.commit().unwrap();
+    let err = store.begin(&digest, 101).unwrap_err();
+    assert!(matches!(
+        err,
+        BlobstoreError::SizeMismatch {
+            expected: 101,
+            actual: 100,
+            ..
+        }
+    ));
+    assert!(err.is_integrity());
+}
+
+#[test]
+fn stored_blobs_are_read_back_through_the_store() {
+    let store = Store::temporary().unwrap();
+    let data = content(777);
+    let digest = Digest::sha256(&data);
+    let mut w = writer(&store, &digest, 777);
+    std::io::Write::write_all(&mut w, &data).unwrap();
+    w.commit().unwrap();
+    assert_eq!(store.size(&digest).unwrap(), 777);
+    let mut read = Vec::new();
+    std::io::Read::read_to_end(&mut store.open_blob(&digest).unwrap(), &mut read).unwrap();
+    assert_eq!(read, data);
+    let missing = Digest::sha256(b"missing");
+    assert_eq!(
+        store.open_blob(&missing).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        store.size(&missing).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn sha512_blobs_are_stored_under_their_algorithm() {
+    let store = Store::temporary().unwrap();
+    let data = content(321);
+    let digest = Digest::sha512(&data);
+    let mut w = writer(&store, &digest, 321);
+    w.write(&data).unwrap();
+    w.commit().unwrap();
+    assert_eq!(
+        store.path(&digest),
+        store.dir().join("blobs/sha512").join(digest.hex())
+    );
+    assert!(store.contains(&digest));
+}
+
+#[test]
+fn opening_a_foreign_non_empty_directory_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(matches!(err, BlobstoreError::NotAStore { .. }));
+    assert!(!dir.path().join(".imgpull").exists());
+}
+
+#[test]
+fn a_new_store_is_an_oci_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("cache");
+    Store::open(&root).unwrap();
+    let layout: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("oci-layout")).unwrap()).unwrap();
+    assert_eq!(layout["imageLayoutVersion"], "1.0.0");
+    let index: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["schemaVersion"], 2);
+    assert_eq!(index["manifests"], serde_json::json!([]));
+    assert!(root.join("blobs/sha256").is_dir());
+    // Opening again keeps everything.
+    Store::open(&root).unwrap();
+}
+
+#[test]
+fn a_temporary_store_is_removed_on_drop() {
+    let store = Store::temporary().unwrap();
+    let dir = store.dir().to_path_buf();
+    assert!(dir.join("oci-layout").is_file());
+    drop(store);
+    assert!(!dir.exists());
+}
