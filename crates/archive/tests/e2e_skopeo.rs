@@ -1,0 +1,381 @@
+//! Independent validation of the writers' outputs with skopeo (and podman where it runs).
+//!
+//! skopeo must be installed (the CI installs it); set `IMGPULL_SKIP_E2E=1` to skip these
+//! tests on a machine without it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{Layer, Stored, TestImage, index_of};
+use imgpull_archive::{
+    ArchiveImage, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, MemorySource,
+    OciArchiveWriter, OciLayoutWriter,
+};
+use imgpull_reference::media_types;
+use serde_json::Value;
+
+/// Whether the end-to-end tests run: they do unless `IMGPULL_SKIP_E2E=1`, and then skopeo
+/// must be present.
+fn enabled() -> bool {
+    if std::env::var("IMGPULL_SKIP_E2E").is_ok_and(|v| v == "1") {
+        eprintln!("IMGPULL_SKIP_E2E=1: skipping the skopeo checks");
+        return false;
+    }
+    let found = Command::new("skopeo").arg("--version").output();
+    assert!(
+        found.as_ref().is_ok_and(|o| o.status.success()),
+        "skopeo is required for these tests (install it, or set IMGPULL_SKIP_E2E=1): {found:?}"
+    );
+    true
+}
+
+/// Runs skopeo with `args`, asserting success, and returns its stdout.
+fn skopeo(tmp: &Path, args: &[&str]) -> String {
+    let output = Command::new("skopeo")
+        .arg("--insecure-policy")
+        .args(args)
+        .env("TMPDIR", tmp)
+        .output()
+        .expect("run skopeo");
+    assert!(
+        output.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("utf-8 output")
+}
+
+fn inspect(tmp: &Path, target: &str) -> Value {
+    serde_json::from_str(&skopeo(tmp, &["inspect", target])).expect("inspect JSON")
+}
+
+fn docker_archive(
+    path: &Path,
+    images: &[ArchiveImage],
+    source: &MemorySource,
+    options: DockerArchiveOptions,
+) {
+    let mut writer = DockerArchiveWriter::new(AtomicFile::create(path).unwrap(), options);
+    for image in images {
+        writer.add_image(image, source).unwrap();
+    }
+    writer.finish().unwrap().commit().unwrap();
+}
+
+/// Checks a docker archive with `skopeo inspect` (selecting `selector` when given) and
+/// `skopeo copy` to an OCI layout, which re-hashes every blob. skopeo names the layers of a
+/// docker archive by their diff_ids, which it checks when reading them.
+fn check_docker_archive(tmp: &Path, path: &Path, selector: Option<&str>, image: &TestImage) {
+    let target = match selector {
+        Some(s) => format!("docker-archive:{}:{s}", path.display()),
+        None => format!("docker-archive:{}", path.display()),
+    };
+    let info = inspect(tmp, &target);
+    assert_eq!(info["Architecture"], image.platform.architecture);
+    assert_eq!(info["Os"], image.platform.os);
+    let layers: Vec<String> = info["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().to_owned())
+        .collect();
+    let diff_ids: Vec<String> = image
+        .layers
+        .iter()
+        .map(|l| l.diff_id().to_string())
+        .collect();
+    assert_eq!(layers, diff_ids);
+    let config: Value =
+        serde_json::from_str(&skopeo(tmp, &["inspect", "--config", &target])).unwrap();
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0],
+        image.layers[0].diff_id().to_string()
+    );
+    let copy = tmp.join(format!(
+        "copy-{}",
+        path.file_name().unwrap().to_string_lossy()
+    ));
+    skopeo(
+        tmp,
+        &["copy", &target, &format!("oci:{}:x", copy.display())],
+    );
+    let copied = inspect(tmp, &format!("oci:{}:x", copy.display()));
+    assert_eq!(copied["Architecture"], image.platform.architecture);
+}
+
+#[test]
+fn skopeo_reads_docker_archives() {
+    if !enabled() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+
+    // A single image with OCI media types and gzip layers.
+    let single = TestImage::simple("single", "linux/amd64", Stored::Gzip, false);
+    // A Docker schema 2 image.
+    let schema2 = TestImage::simple("schema2", "linux/amd64", Stored::Gzip, true);
+    // An arm/v7 image chosen from a multi-platform index.
+    let arm = TestImage::simple("arm", "linux/arm/v7", Stored::Gzip, true);
+    let amd = TestImage::simple("amd", "linux/amd64", Stored::Gzip, true);
+    let mut source = MemorySource::new();
+    for image in [&single, &schema2, &arm, &amd] {
+        image.add_to(&mut source);
+    }
+
+    let path = tmp.join("single.tar");
+    docker_archive(
+        &path,
+        &[single.archive_image(&["example.com/single:1"])],
+        &source,
+        DockerArchiveOptions::default(),
+    );
+    check_docker_archive(tmp, &path, None, &single);
+
+    let path = tmp.join("schema2.tar");
+    docker_archive(
+        &path,
+        &[schema2.archive_image(&["schema2:latest"])],
+        &source,
+        DockerArchiveOptions::default(),
+    );
+    check_docker_archive(tmp, &path, None, &schema2);
+
+    let path = tmp.join("untagged.tar");
+    docker_archive(
+        &path,
+        &[schema2.archive_image(&[])],
+        &source,
+        DockerArchiveOptions::default(),
+    );
+    check_docker_archive(tmp, &path, None, &schema2);
+
+    let path = tmp.join("arm.tar");
+    let from_index = arm
+        .archive_image(&["multi:1"])
+        .with_index(index_of(&[&amd, &arm]), media_types::OCI_IMAGE_INDEX);
+    docker_archive(
+        &path,
+        &[from_index],
+        &source,
+        DockerArchiveOptions::default(),
+    );
+    check_docker_archive(tmp, &path, None, &arm);
+
+    let path = tmp.join("multi.tar");
+    docker_archive(
+        &path,
+        &[
+            single.archive_image(&["one:1"]),
+            schema2.archive_image(&["two:2"]),
+            arm.archive_image(&[]),
+        ],
+        &source,
+        DockerArchiveOptions::default(),
+    );
+    check_docker_archive(tmp, &path, Some("one:1"), &single);
+    check_docker_archive(tmp, &path, Some("two:2"), &schema2);
+    check_docker_archive(tmp, &path, Some("@2"), &arm);
+
+    let path = tmp.join("uncompressed.tar");
+    docker_archive(
+        &path,
+        &[schema2.archive_image(&["raw:1"])],
+        &source,
+        DockerArchiveOptions {
+            uncompressed_layers: true,
+        },
+    );
+    check_docker_archive(tmp, &path, None, &schema2);
+}
+
+#[test]
+fn skopeo_reads_oci_layouts_and_archives() {
+    if !enabled() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let amd = TestImage::simple("oci-amd", "linux/amd64", Stored::Gzip, false);
+    let arm = TestImage::simple("oci-arm", "linux/arm/v7", Stored::Gzip, false);
+    let zstd = TestImage::new(
+        "linux/amd64",
+        vec![Layer::new(&[("z", b"zstd layer")], Stored::Zstd, false)],
+        false,
+    );
+    let mut source = MemorySource::new();
+    for image in [&amd, &arm, &zstd] {
+        image.add_to(&mut source);
+    }
+
+    // One image per tag, and an image with a zstd layer.
+    let layout = tmp.join("layout");
+    let mut writer = OciLayoutWriter::create(&layout).unwrap();
+    writer
+        .add_image(&amd.archive_image(&["example.com/app:1.0"]), &source)
+        .unwrap();
+    writer
+        .add_image(&zstd.archive_image(&["example.com/zstd:2.0"]), &source)
+        .unwrap();
+    writer.finish().unwrap();
+    let info = inspect(tmp, &format!("oci:{}:1.0", layout.display()));
+    assert_eq!(info["Digest"], amd.manifest_digest().to_string());
+    let info = inspect(tmp, &format!("oci:{}:2.0", layout.display()));
+    assert_eq!(info["Digest"], zstd.manifest_digest().to_string());
+    skopeo(
+        tmp,
+        &[
+            "copy",
+            &format!("oci:{}:1.0", layout.display()),
+            &format!("oci:{}:x", tmp.join("layout-copy").display()),
+        ],
+    );
+
+    // The same as an OCI archive.
+    let archive = tmp.join("app.oci.tar");
+    let mut writer = OciArchiveWriter::new(AtomicFile::create(&archive).unwrap());
+    writer
+        .add_image(&amd.archive_image(&["example.com/app:1.0"]), &source)
+        .unwrap();
+    writer.finish().unwrap().commit().unwrap();
+    let info = inspect(tmp, &format!("oci-archive:{}:1.0", archive.display()));
+    assert_eq!(info["Digest"], amd.manifest_digest().to_string());
+    skopeo(
+        tmp,
+        &[
+            "copy",
+            &format!("oci-archive:{}:1.0", archive.display()),
+            &format!("oci:{}:x", tmp.join("archive-copy").display()),
+        ],
+    );
+
+    // Every platform: the index is kept, and each platform can be chosen.
+    let index = index_of(&[&amd, &arm]);
+    let all = tmp.join("all");
+    let mut writer = OciLayoutWriter::create(&all).unwrap();
+    writer
+        .add_image(
+            &arm.archive_image(&["example.com/multi:3.0"])
+                .with_index(index.clone(), media_types::OCI_IMAGE_INDEX),
+            &source,
+        )
+        .unwrap();
+    writer.finish().unwrap();
+    let target = format!("oci:{}:3.0", all.display());
+    let raw: Value = serde_json::from_str(&skopeo(tmp, &["inspect", "--raw", &target])).unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+    let info: Value = serde_json::from_str(&skopeo(
+        tmp,
+        &[
+            "--override-arch",
+            "arm",
+            "--override-variant",
+            "v7",
+            "inspect",
+            &target,
+        ],
+    ))
+    .unwrap();
+    assert_eq!(info["Architecture"], "arm");
+    let layers: Vec<Value> = arm
+        .layers
+        .iter()
+        .map(|l| Value::from(l.descriptor.digest.to_string()))
+        .collect();
+    assert_eq!(info["Layers"], Value::from(layers));
+    skopeo(
+        tmp,
+        &[
+            "copy",
+            "--all",
+            &target,
+            &format!("oci:{}:x", tmp.join("all-copy").display()),
+        ],
+    );
+}
+
+/// `podman load` of a docker archive, where podman can run (as root, vfs storage).
+#[test]
+fn podman_loads_a_docker_archive_where_it_runs() {
+    if !enabled() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let image = TestImage::simple("podman", "linux/amd64", Stored::Gzip, true);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let path = tmp.join("podman.tar");
+    docker_archive(
+        &path,
+        &[image.archive_image(&["example.com/podman:1"])],
+        &source,
+        DockerArchiveOptions::default(),
+    );
+
+    let storage_conf = tmp.join("storage.conf");
+    std::fs::write(
+        &storage_conf,
+        format!(
+            "[storage]\ndriver = \"vfs\"\nrunroot = \"{}\"\ngraphroot = \"{}\"\n",
+            tmp.join("run").display(),
+            tmp.join("root").display()
+        ),
+    )
+    .unwrap();
+    let podman = |args: &[&str]| {
+        let root: PathBuf = tmp.join("root");
+        let run: PathBuf = tmp.join("run");
+        Command::new("podman")
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(&root)
+            .arg("--runroot")
+            .arg(&run)
+            .args(["--events-backend", "file", "--cgroup-manager", "cgroupfs"])
+            .args(args)
+            .env("CONTAINERS_STORAGE_CONF", &storage_conf)
+            .env("TMPDIR", tmp)
+            .output()
+    };
+    match podman(&["version"]) {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            eprintln!(
+                "podman cannot run here, skipping podman load: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
+        Err(e) => {
+            eprintln!("podman is not available here, skipping podman load: {e}");
+            return;
+        }
+    }
+    let out = podman(&["load", "-i", path.to_str().unwrap()]).unwrap();
+    assert!(
+        out.status.success(),
+        "podman load failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = podman(&[
+        "images",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Repository}}:{{.Tag}}",
+    ])
+    .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let id = image.config_digest();
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.starts_with(&format!("{id} ")) || l.starts_with(&format!("{} ", id.hex()))),
+        "podman images: {listing}"
+    );
+    assert!(
+        listing.contains("example.com/podman:1"),
+        "podman images: {listing}"
+    );
+}
