@@ -71,7 +71,8 @@ pub enum ReferenceError {
     InvalidTag {
         /// The tag as given.
         tag: String,
-        /// The whole reference as given (or the tag alone for [`Reference::with_tag`](crate::Reference::with_tag)).
+        /// The whole reference as given (for [`Reference::with_tag`](crate::Reference::with_tag),
+        /// the name followed by the rejected tag).
         input: String,
     },
 

@@ -257,11 +257,13 @@ impl Reference {
     }
 
     /// The same reference with `tag` as its tag; the digest, if any, is kept.
+    ///
+    /// The error names the tag and the name it was meant for (`docker.io/library/nginx:a b`).
     pub fn with_tag(&self, tag: &str) -> Result<Self, ReferenceError> {
         if !is_valid_tag(tag) {
             return Err(ReferenceError::InvalidTag {
                 tag: tag.to_owned(),
-                input: tag.to_owned(),
+                input: format!("{}:{tag}", self.name()),
             });
         }
         Ok(Self {

@@ -97,7 +97,7 @@ fn with_tag_names_the_tag() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "invalid tag `a b` in `a b`: tags are [A-Za-z0-9_.-], at most 128 characters"
+        "invalid tag `a b` in `docker.io/library/nginx:a b`: tags are [A-Za-z0-9_.-], at most 128 characters"
     );
 }
 
