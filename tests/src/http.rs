@@ -241,19 +241,23 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Sends `GET path` to `addr` (over TLS trusting `ca_der` when given) and returns the status
-/// code of the answer.
+/// Sends `GET path` to `addr` (over TLS trusting `ca_der` when given, with an
+/// `Authorization` header when given) and returns the status code of the answer.
 pub(crate) fn probe_status(
     addr: SocketAddr,
     ca_der: Option<&[u8]>,
     path: &str,
+    authorization: Option<&str>,
 ) -> Result<u16, crate::HarnessError> {
     let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .map_err(crate::error::io_context(format!("connecting to {addr}")))?;
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(crate::error::io_context("setting a read timeout"))?;
+    let authorization = authorization
+        .map(|value| format!("Authorization: {value}\r\n"))
+        .unwrap_or_default();
     let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: imgpull-tests\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: imgpull-tests\r\n{authorization}Connection: close\r\n\r\n"
     );
     let head = if let Some(ca_der) = ca_der {
         let mut roots = rustls::RootCertStore::empty();

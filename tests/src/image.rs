@@ -660,7 +660,12 @@ impl OciLayout {
         };
         let file = temp.reopen().map_err(io_context(context()))?;
         let compressed = HashingWriter::new(io::BufWriter::new(file));
-        let gzip = GzEncoder::new(compressed, Compression::fast());
+        // Random bytes do not compress: stored deflate blocks give the same size far faster.
+        let level = match spec.content {
+            Content::Random => Compression::none(),
+            Content::Text => Compression::fast(),
+        };
+        let gzip = GzEncoder::new(compressed, level);
         let mut tar = tar::Builder::new(HashingWriter::new(gzip));
         append_layer_entries(&mut tar, spec).map_err(io_context(context()))?;
         let uncompressed = tar.into_inner().map_err(io_context(context()))?;

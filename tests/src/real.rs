@@ -373,7 +373,7 @@ fn wait_ready(
                 tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ));
         }
-        if probe_status(addr, ca_der, "/v2/").is_ok() {
+        if probe_status(addr, ca_der, "/v2/", None).is_ok() {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -419,4 +419,42 @@ fn yaml_string(text: &str) -> String {
 
 fn yaml_path(path: &Path) -> String {
     yaml_string(&path.to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{RegistryConfig, RegistryServer};
+    use crate::http::probe_status;
+    use crate::realm::TokenConfig;
+    use crate::tools::DOCKER_REGISTRY;
+
+    /// The realm sets `exp` 60 s early, so distribution's leeway ends exactly at the lifetime.
+    #[test]
+    fn a_token_stops_working_when_its_lifetime_ends() {
+        crate::require_e2e!(DOCKER_REGISTRY);
+        let server = RegistryServer::start(
+            RegistryConfig::tls().token_auth(
+                TokenConfig::new()
+                    .user("carol", "pw")
+                    .lifetime(Duration::from_secs(2)),
+            ),
+        )
+        .expect("registry starts");
+        let realm = server.realm().expect("token auth has a realm");
+        let bearer = format!("Bearer {}", realm.sign_token("carol", &[]).expect("token"));
+        let ca = Some(server.pki().ca_der());
+        let status = |auth: Option<&str>| {
+            probe_status(server.addr(), ca, "/v2/", auth).expect("registry answers")
+        };
+        assert_eq!(status(None), 401);
+        assert_eq!(status(Some(&bearer)), 200, "{}", server.log_contents());
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(
+            status(Some(&bearer)),
+            401,
+            "the token outlived its lifetime"
+        );
+    }
 }
