@@ -312,7 +312,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         other => return Err(format!("unknown size unit `{other}`: use K, M, G or T")),
     };
     let bytes = number * (1_u64 << shift) as f64;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > 9.0e18 {
+    if !bytes.is_finite() || !(0.0..=9.0e18).contains(&bytes) {
         return Err(format!("size `{text}` is out of range"));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -87,10 +87,8 @@ impl ConfigFile {
     }
 
     fn resolve_relative_paths(&mut self, base: &Path) {
-        if let Some(dir) = &mut self.cache_dir {
-            if dir.is_relative() {
-                *dir = base.join(&*dir);
-            }
+        if let Some(dir) = self.cache_dir.as_mut().filter(|dir| dir.is_relative()) {
+            *dir = base.join(&*dir);
         }
         for file in &mut self.ca_files {
             if file.is_relative() {

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use imgpull_blobstore::ErrorKind as BlobstoreKind;
+use imgpull_registry::{ErrorKind as RegistryKind, RegistryError};
 use serde::Serialize;
 
 /// The classes of failure, each with its exit code.
@@ -78,6 +80,30 @@ pub enum CliError {
         /// What this pull would write.
         wanted: String,
     },
+    /// An image reference, digest or platform is malformed.
+    #[error(transparent)]
+    Reference(#[from] imgpull_reference::ReferenceError),
+    /// A registry request failed.
+    #[error(transparent)]
+    Registry(#[from] imgpull_registry::RegistryError),
+    /// Credentials could not be found or stored.
+    #[error(transparent)]
+    Auth(#[from] imgpull_auth::AuthError),
+    /// The blob cache failed.
+    #[error(transparent)]
+    Blobstore(#[from] imgpull_blobstore::BlobstoreError),
+    /// Writing or reading an archive failed.
+    #[error(transparent)]
+    Archive(#[from] imgpull_archive::ArchiveError),
+    /// An index lists no image to pull.
+    #[error("{0}: the index lists no image (only attestations or nothing)")]
+    NoImage(String),
+    /// `cache verify` found corrupt blobs (and moved them out).
+    #[error("the cache held {0} corrupt blob(s); they were moved to the quarantine")]
+    CorruptCache(usize),
+    /// A background task died (a bug: it panicked).
+    #[error("internal error: a background task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
@@ -90,8 +116,21 @@ impl CliError {
     /// The class of this failure, which decides the exit code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Usage(_) | Self::Config { .. } => ErrorKind::Usage,
-            Self::Io { .. } | Self::OutputExists { .. } | Self::Runtime(_) => ErrorKind::Other,
+            Self::Usage(_) | Self::Config { .. } | Self::Reference(_) => ErrorKind::Usage,
+            Self::Registry(error) => registry_kind(error),
+            Self::NoImage(_) => ErrorKind::NotFound,
+            Self::CorruptCache(_) => ErrorKind::Integrity,
+            Self::Auth(_) => ErrorKind::Auth,
+            Self::Blobstore(error) => match error.kind() {
+                BlobstoreKind::Integrity => ErrorKind::Integrity,
+                _ => ErrorKind::Other,
+            },
+            Self::Archive(error) if error.is_integrity() => ErrorKind::Integrity,
+            Self::Io { .. }
+            | Self::OutputExists { .. }
+            | Self::Archive(_)
+            | Self::Task(_)
+            | Self::Runtime(_) => ErrorKind::Other,
             Self::Interrupted => ErrorKind::Interrupted,
         }
     }
@@ -106,7 +145,15 @@ impl CliError {
                 "verified blobs and partial downloads are kept; run the same command to resume"
                     .to_owned(),
             ),
-            Self::Usage(_) | Self::Config { .. } | Self::Io { .. } | Self::Runtime(_) => None,
+            Self::Registry(error) => registry_hint(error),
+            Self::Auth(_) => Some(
+                "check the credentials given with --username or stored by `imgpull login`"
+                    .to_owned(),
+            ),
+            Self::Blobstore(error) if error.is_integrity() => {
+                Some("the bytes were discarded; pull again, and report it if it repeats".to_owned())
+            }
+            _ => None,
         }
     }
 
@@ -120,6 +167,41 @@ impl CliError {
         }
         line
     }
+}
+
+/// The exit class of a registry failure.
+fn registry_kind(error: &RegistryError) -> ErrorKind {
+    match error {
+        RegistryError::InvalidOption { .. } | RegistryError::CaFile { .. } => ErrorKind::Usage,
+        _ => match error.kind() {
+            RegistryKind::Auth => ErrorKind::Auth,
+            RegistryKind::NotFound => ErrorKind::NotFound,
+            RegistryKind::RateLimited | RegistryKind::Network => ErrorKind::Network,
+            RegistryKind::Integrity => ErrorKind::Integrity,
+            _ => ErrorKind::Other,
+        },
+    }
+}
+
+/// What to do about a registry failure, where the registry crate's message has no hint yet.
+fn registry_hint(error: &RegistryError) -> Option<String> {
+    let hint = match error {
+        RegistryError::Tls { .. } => {
+            "pass the registry's CA with --ca-file, or --insecure-registry HOST:PORT"
+        }
+        RegistryError::Network { cause, .. } if cause.contains("certificate") => {
+            "pass the registry's CA with --ca-file, or --insecure-registry HOST:PORT"
+        }
+        RegistryError::Network { .. } | RegistryError::Truncated { .. } => {
+            "check the registry address and the network; rerunning resumes the downloads"
+        }
+        RegistryError::GaveUp { source, .. } => return registry_hint(source),
+        RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => {
+            "the registry or a proxy served wrong bytes; nothing was kept"
+        }
+        _ => return None,
+    };
+    Some(hint.to_owned())
 }
 
 fn one_line(text: &str) -> String {

@@ -80,7 +80,7 @@ fn usage_error(error: &clap::Error) -> ExitCode {
             .unwrap_or_default()
             .trim_start_matches("error: ")
             .to_owned();
-        Ui::new(true, true).json_document(&report::ErrorReport::from(&CliError::Usage(first_line)));
+        Ui::json_document(&report::ErrorReport::from(&CliError::Usage(first_line)));
     }
     ExitCode::from(error::ErrorKind::Usage.exit_code())
 }

@@ -89,7 +89,8 @@ pub fn default_output_name(images: &[NameParts<'_>], format: Format, gzip: bool)
     (name.len() <= MAX_NAME).then_some(name)
 }
 
-/// Whether an output path asks for a gzip-compressed archive by its name.
+/// Whether an output path asks for a gzip-compressed archive by its name (in any case).
+#[allow(clippy::case_sensitive_file_extension_comparisons)] // the name is lowercased first
 pub fn wants_gzip(path: &std::path::Path) -> bool {
     let name = path
         .file_name()

@@ -45,6 +45,59 @@ pub struct CacheReport {
     pub bytes_reused: u64,
 }
 
+/// The result of `imgpull inspect` (printed as text, or as JSON with `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InspectReport {
+    /// The reference, in canonical form.
+    pub reference: String,
+    /// Digest of what the reference names (the index, for a multi-platform image).
+    pub digest: String,
+    /// Media type of what the reference names.
+    pub media_type: String,
+    /// The platforms an index offers (empty for a single image).
+    pub platforms: Vec<String>,
+    /// The image described (the chosen platform's, for an index).
+    pub image: InspectImage,
+}
+
+/// The image part of an [`InspectReport`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InspectImage {
+    /// Digest of the image manifest.
+    pub manifest_digest: String,
+    /// Media type of the image manifest.
+    pub media_type: String,
+    /// The image's platform.
+    pub platform: Option<String>,
+    /// Digest of the config (the image ID).
+    pub config_digest: String,
+    /// When the image was built, as its config says.
+    pub created: Option<String>,
+    /// The entrypoint.
+    pub entrypoint: Vec<String>,
+    /// The default command.
+    pub cmd: Vec<String>,
+    /// How many environment variables the config sets.
+    pub env_count: usize,
+    /// The labels.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The layers, from the base.
+    pub layers: Vec<InspectLayer>,
+    /// Sum of the layer sizes (compressed, as downloaded).
+    pub total_size: u64,
+}
+
+/// One layer in an [`InspectImage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InspectLayer {
+    /// Digest of the layer blob.
+    pub digest: String,
+    /// Size of the layer blob.
+    pub size: u64,
+    /// Its media type.
+    pub media_type: String,
+}
+
 /// `{"error": {"kind", "message"}}`, printed on stdout when a `--json` command fails.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ErrorReport {

@@ -8,14 +8,17 @@
 //! under a total line; a finished or cached layer becomes a line above the bars. Without a
 //! terminal (CI logs) only those lines are printed. `--quiet` prints neither.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
 
+use imgpull_blobstore::{ClearReport, DiskUsage, ImportReport, Listing, PruneReport, VerifyReport};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::error::CliError;
-use crate::report::{ErrorReport, PullReport};
+use crate::report::{ErrorReport, InspectReport, PullReport};
 
 /// How much a command prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,28 +41,28 @@ impl Ui {
         }
     }
 
-    /// Reports a failure: the line on stderr, and `{"error": …}` on stdout with `--json`.
-    pub fn error(&self, error: &CliError) {
-        eprintln!("error: {}", error.line());
-        if self.json {
-            self.json_document(&ErrorReport::from(error));
-        }
-    }
-
     /// A warning on stderr, shown even with `--quiet`.
-    pub fn warning(&self, message: &str) {
+    pub fn warning(message: &str) {
         eprintln!("warning: {message}");
     }
 
+    /// Reports a failure: the line on stderr, and `{"error": …}` on stdout with `--json`.
+    pub fn error(self, error: &CliError) {
+        eprintln!("error: {}", error.line());
+        if self.json {
+            Self::json_document(&ErrorReport::from(error));
+        }
+    }
+
     /// A note on stderr, hidden by `--quiet`.
-    pub fn note(&self, message: &str) {
+    pub fn note(self, message: &str) {
         if !self.quiet {
             eprintln!("{message}");
         }
     }
 
     /// Prints one JSON document on stdout.
-    pub fn json_document<T: Serialize>(&self, document: &T) {
+    pub fn json_document<T: Serialize>(document: &T) {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (e.g. `| head`) is not worth a second error.
         if serde_json::to_writer_pretty(&mut stdout, document).is_ok() {
@@ -68,7 +71,7 @@ impl Ui {
     }
 
     /// Prints data lines on stdout (tags, listings).
-    pub fn lines<I, S>(&self, lines: I)
+    pub fn lines<I, S>(lines: I)
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -82,20 +85,20 @@ impl Ui {
     }
 
     /// Prints raw bytes on stdout (`inspect --raw`, completion scripts).
-    pub fn raw(&self, bytes: &[u8]) {
+    pub fn raw(bytes: &[u8]) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(bytes).and_then(|()| stdout.flush());
     }
 
     /// The end of a pull: JSON document, the output path alone (`--quiet`), or a summary.
-    pub fn pull_summary(&self, report: &PullReport, load_command: Option<&str>) {
+    pub fn pull_summary(self, report: &PullReport, load_command: Option<&str>) {
         if self.json {
-            self.json_document(report);
+            Self::json_document(report);
             return;
         }
         if self.quiet {
             if report.output != "-" {
-                self.lines([&report.output]);
+                Self::lines([&report.output]);
             }
             return;
         }
@@ -103,17 +106,18 @@ impl Ui {
         if report.output == "-" {
             text.push_str("Wrote the archive to stdout\n");
         } else {
-            text.push_str(&format!("Wrote {}\n", report.output));
+            let _ = writeln!(text, "Wrote {}", report.output);
         }
         for image in &report.images {
-            text.push_str(&format!(
-                "  {}  {}\n    manifest {}\n    config   {}  ({} layers)\n",
+            let _ = writeln!(
+                text,
+                "  {}  {}\n    manifest {}\n    config   {}  ({} layers)",
                 image.reference,
                 image.platform.as_deref().unwrap_or("all platforms"),
                 image.manifest_digest,
                 image.config_digest,
                 image.layers,
-            ));
+            );
         }
         let cache = report.cache;
         let total = cache.hits + cache.misses;
@@ -122,21 +126,232 @@ impl Ui {
         } else {
             cache.hits as f64 * 100.0 / total as f64
         };
-        text.push_str(&format!(
-            "Cache: {}/{} blobs reused ({percent:.1}%), {} downloaded, {} reused\n",
+        let _ = writeln!(
+            text,
+            "Cache: {}/{} layers reused ({percent:.1}%), {} downloaded, {} reused",
             cache.hits,
             total,
             HumanBytes(cache.bytes_downloaded),
             HumanBytes(cache.bytes_reused),
-        ));
+        );
         if let Some(command) = load_command {
-            text.push_str(&format!("Load it with: {command}\n"));
+            let _ = writeln!(text, "Load it with: {command}");
         }
         eprint!("{text}");
     }
 
+    /// Prints an `inspect` description on stdout.
+    pub fn inspect(report: &InspectReport) {
+        let image = &report.image;
+        let mut lines = vec![
+            format!("Reference:   {}", report.reference),
+            format!("Digest:      {}", report.digest),
+            format!("Media type:  {}", report.media_type),
+        ];
+        if !report.platforms.is_empty() {
+            lines.push(format!("Platforms:   {}", report.platforms.join(", ")));
+            lines.push(format!(
+                "Manifest:    {} ({})",
+                image.manifest_digest, image.media_type
+            ));
+        }
+        lines.push(format!(
+            "Platform:    {}",
+            image.platform.as_deref().unwrap_or("unknown")
+        ));
+        lines.push(format!("Config:      {}", image.config_digest));
+        lines.push(format!(
+            "Created:     {}",
+            image.created.as_deref().unwrap_or("unknown")
+        ));
+        lines.push(format!("Entrypoint:  {}", json_list(&image.entrypoint)));
+        lines.push(format!("Cmd:         {}", json_list(&image.cmd)));
+        lines.push(format!("Env:         {} variables", image.env_count));
+        if image.labels.is_empty() {
+            lines.push("Labels:      none".to_owned());
+        } else {
+            lines.push("Labels:".to_owned());
+            lines.extend(
+                image
+                    .labels
+                    .iter()
+                    .map(|(key, value)| format!("  {key}={value}")),
+            );
+        }
+        lines.push(format!(
+            "Layers:      {} ({})",
+            image.layers.len(),
+            HumanBytes(image.total_size)
+        ));
+        lines.extend(image.layers.iter().map(|layer| {
+            format!(
+                "  {}  {:>10}  {}",
+                layer.digest,
+                HumanBytes(layer.size),
+                layer.media_type
+            )
+        }));
+        Self::lines(lines);
+    }
+
+    /// Prints `cache ls`: images, then blobs most recently used first.
+    pub fn cache_listing(listing: &Listing) {
+        let mut lines = vec![format!("Images ({}):", listing.images.len())];
+        for image in &listing.images {
+            lines.push(format!(
+                "  {}  {}",
+                image
+                    .name
+                    .as_deref()
+                    .or(image.ref_name.as_deref())
+                    .unwrap_or("(untagged)"),
+                image.manifest.digest
+            ));
+        }
+        let total: u64 = listing.blobs.iter().map(|blob| blob.size).sum();
+        lines.push(format!(
+            "Blobs ({}, {}):",
+            listing.blobs.len(),
+            HumanBytes(total)
+        ));
+        let now = SystemTime::now();
+        for blob in &listing.blobs {
+            lines.push(format!(
+                "  {}  {:>10}  used {}{}",
+                blob.digest,
+                HumanBytes(blob.size),
+                ago(now, blob.last_used),
+                if blob.referenced {
+                    ""
+                } else {
+                    "  (unreferenced)"
+                }
+            ));
+        }
+        Self::lines(lines);
+    }
+
+    /// Prints `cache du`.
+    pub fn disk_usage(dir: &Path, usage: &DiskUsage) {
+        Self::lines([
+            format!("{}", dir.display()),
+            format!(
+                "  blobs:       {:>10}  ({} files)",
+                HumanBytes(usage.blob_bytes),
+                usage.blobs
+            ),
+            format!(
+                "  partials:    {:>10}  ({} files)",
+                HumanBytes(usage.partial_bytes),
+                usage.partials
+            ),
+            format!("  quarantine:  {:>10}", HumanBytes(usage.quarantine_bytes)),
+            format!("  total:       {:>10}", HumanBytes(usage.total_bytes())),
+        ]);
+    }
+
+    /// Prints `cache prune`.
+    pub fn prune_report(report: &PruneReport) {
+        let mut lines: Vec<String> = report
+            .removed
+            .iter()
+            .map(|blob| {
+                format!(
+                    "removed {}  {:>10}  ({:?})",
+                    blob.digest,
+                    HumanBytes(blob.size),
+                    blob.reason
+                )
+            })
+            .collect();
+        lines.extend(
+            report
+                .images_removed
+                .iter()
+                .map(|image| format!("forgot image {image}")),
+        );
+        lines.push(format!(
+            "Pruned {} blobs and {} partial downloads, freed {}",
+            report.removed.len(),
+            report.partials_removed,
+            HumanBytes(report.bytes_freed)
+        ));
+        Self::lines(lines);
+    }
+
+    /// Prints `cache verify`.
+    pub fn verify_report(report: &VerifyReport) {
+        let mut lines = vec![format!(
+            "Checked {} blobs ({})",
+            report.checked,
+            HumanBytes(report.bytes)
+        )];
+        lines.extend(report.corrupt.iter().map(|blob| {
+            format!(
+                "corrupt {} (content hashes to {}), moved to {}",
+                blob.digest,
+                blob.actual,
+                blob.quarantined.display()
+            )
+        }));
+        lines.extend(
+            report
+                .unexpected
+                .iter()
+                .map(|path| format!("unexpected file {}", path.display())),
+        );
+        lines.extend(
+            report
+                .missing
+                .iter()
+                .map(|digest| format!("missing {digest} (pull its image again)")),
+        );
+        if report.is_clean() {
+            lines.push("All blobs are intact".to_owned());
+        }
+        Self::lines(lines);
+    }
+
+    /// Prints `cache clear`.
+    pub fn clear_report(report: &ClearReport) {
+        Self::lines([format!(
+            "Removed {} blobs, freed {}",
+            report.blobs,
+            HumanBytes(report.bytes_freed)
+        )]);
+    }
+
+    /// Prints `cache import`.
+    pub fn import_report(archive: &Path, report: &ImportReport) {
+        let mut lines = vec![format!(
+            "Imported {} ({:?})",
+            archive.display(),
+            report.format
+        )];
+        for image in &report.images {
+            let name = if image.names.is_empty() {
+                "(untagged)".to_owned()
+            } else {
+                image.names.join(", ")
+            };
+            lines.push(format!(
+                "  {name}  config {}  {} layers",
+                image.config.digest,
+                image.layers.len()
+            ));
+        }
+        lines.push(format!(
+            "{} blobs added ({}), {} already cached, {} diff_ids recorded",
+            report.blobs_added,
+            HumanBytes(report.bytes_added),
+            report.blobs_present,
+            report.diff_ids_recorded
+        ));
+        Self::lines(lines);
+    }
+
     /// Starts the progress display of a pull.
-    pub fn pull_progress(&self) -> PullProgress {
+    pub fn pull_progress(self) -> PullProgress {
         let multi = MultiProgress::with_draw_target(if self.quiet || !self.terminal {
             ProgressDrawTarget::hidden()
         } else {
@@ -242,15 +457,6 @@ impl BlobProgress {
         self.owner.total.inc(bytes);
     }
 
-    /// Records a restart from `offset` (a retry that could not resume where it was).
-    pub fn restart_at(&self, offset: u64) {
-        let lost = self.bar.position().saturating_sub(offset);
-        self.bar.set_position(offset);
-        self.owner
-            .total
-            .set_position(self.owner.total.position().saturating_sub(lost));
-    }
-
     /// Turns the bar into a "downloaded" line.
     pub fn done(self) {
         let elapsed = self.bar.elapsed();
@@ -279,6 +485,27 @@ impl Drop for BlobProgress {
     }
 }
 
+/// `["a", "b"]` as docker shows entrypoints, `none` when empty.
+fn json_list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        serde_json::to_string(items).unwrap_or_default()
+    }
+}
+
+/// `5 minutes ago`, `3 days ago`.
+fn ago(now: SystemTime, then: SystemTime) -> String {
+    let seconds = now.duration_since(then).unwrap_or_default().as_secs();
+    let (value, unit) = match seconds {
+        0..60 => return "just now".to_owned(),
+        60..3600 => (seconds / 60, "minute"),
+        3600..86_400 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    format!("{value} {unit}{} ago", if value == 1 { "" } else { "s" })
+}
+
 fn seconds(duration: Duration) -> String {
     format!("{:.1}s", duration.as_secs_f64())
 }
@@ -299,6 +526,17 @@ mod tests {
     }
 
     #[test]
+    fn ages() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let before = |seconds| now - Duration::from_secs(seconds);
+        assert_eq!(ago(now, before(5)), "just now");
+        assert_eq!(ago(now, before(60)), "1 minute ago");
+        assert_eq!(ago(now, before(7200)), "2 hours ago");
+        assert_eq!(ago(now, before(3 * 86_400)), "3 days ago");
+        assert_eq!(ago(now, now + Duration::from_secs(9)), "just now");
+    }
+
+    #[test]
     fn hidden_progress_accounts_bytes() {
         let ui = Ui {
             quiet: true,
@@ -310,9 +548,8 @@ mod tests {
         progress.cached("sha256:aa", 100);
         let blob = progress.download("sha256:bb", 200, 50);
         blob.advance(100);
-        blob.restart_at(100);
-        assert_eq!(progress.total.position(), 200);
-        blob.advance(100);
+        assert_eq!(progress.total.position(), 250);
+        blob.advance(50);
         blob.done();
         assert_eq!(progress.total.position(), 300);
         assert_eq!(progress.total.length(), Some(300));

@@ -6,8 +6,8 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::ui::Ui;
 
 /// Prints the completion script for `args.shell` on stdout.
-pub fn run(args: &CompletionsArgs, ui: Ui) {
+pub fn run(args: &CompletionsArgs) {
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut Cli::command(), "imgpull", &mut script);
-    ui.raw(&script);
+    Ui::raw(&script);
 }

@@ -1,0 +1,143 @@
+//! Getting blobs into the cache: small documents we already hold, and concurrent, resumable
+//! downloads of the rest.
+//!
+//! Each download streams the registry's chunks straight into a [`BlobWriter`], which hashes
+//! and counts them inline and writes through a large buffer; nothing is held in memory beyond
+//! one chunk. A download cut short (error, Ctrl+C) leaves its partial file, and the next
+//! attempt resumes at its length with `Range`.
+
+use std::sync::Arc;
+
+use imgpull_blobstore::{Begin, BlobWriter, BlobstoreError, StatsRecorder, Store};
+use imgpull_reference::{Descriptor, Digest, Reference};
+use imgpull_registry::{Client, RegistryError};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::error::CliError;
+use crate::ui::PullProgress;
+
+/// One blob to get from a repository.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// The repository to fetch it from (its registry and name).
+    pub reference: Reference,
+    /// The blob.
+    pub descriptor: Descriptor,
+}
+
+/// Stores bytes already fetched and verified (manifests, indexes, configs) as a blob.
+pub fn store_bytes(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<(), CliError> {
+    match begin(store, digest, bytes.len() as u64)? {
+        None => Ok(()),
+        Some(mut writer) => {
+            writer.write(bytes)?;
+            writer.commit()?;
+            Ok(())
+        }
+    }
+}
+
+/// Waits for the blob's lock; `None` when the blob is already stored.
+fn begin(store: &Store, digest: &Digest, size: u64) -> Result<Option<BlobWriter>, BlobstoreError> {
+    loop {
+        match store.begin(digest, size)? {
+            Begin::Present => return Ok(None),
+            Begin::Write(writer) => return Ok(Some(writer)),
+            // `begin` waits for the lock, so another writer finished in between: look again.
+            Begin::Busy => {}
+        }
+    }
+}
+
+/// Downloads `downloads` (in the order given, at most `concurrency` at a time) into `store`.
+///
+/// The first failure cancels the other downloads (their partial files stay, resumable) and is
+/// returned. Blobs that another process stored in the meantime count as hits.
+pub async fn download_all(
+    client: &Client,
+    store: &Arc<Store>,
+    downloads: Vec<Download>,
+    concurrency: usize,
+    progress: &PullProgress,
+    stats: &Arc<StatsRecorder>,
+) -> Result<(), CliError> {
+    let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    let mut queue = downloads.into_iter();
+    let mut next = queue.next();
+    while let Some(download) = next.take() {
+        tokio::select! {
+            // A failure while waiting for a permit ends the pull at once.
+            Some(result) = tasks.join_next() => {
+                result??;
+                next = Some(download);
+            }
+            // Taking the permit before spawning starts the downloads in the given order.
+            permit = Arc::clone(&permits).acquire_owned() => {
+                // The semaphore is never closed, so acquiring cannot fail.
+                let Ok(permit) = permit else { break };
+                let (client, store, progress, stats) =
+                    (client.clone(), Arc::clone(store), progress.clone(), Arc::clone(stats));
+                tasks.spawn(async move {
+                    let _permit = permit;
+                    download_one(&client, &store, &download, &progress, &stats).await
+                });
+                next = queue.next();
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    Ok(())
+}
+
+async fn download_one(
+    client: &Client,
+    store: &Arc<Store>,
+    download: &Download,
+    progress: &PullProgress,
+    stats: &StatsRecorder,
+) -> Result<(), CliError> {
+    let descriptor = &download.descriptor;
+    let digest = descriptor.digest.clone();
+    let size = descriptor.size;
+    let writer = {
+        let store = Arc::clone(store);
+        let digest = digest.clone();
+        tokio::task::spawn_blocking(move || begin(&store, &digest, size)).await??
+    };
+    let Some(mut writer) = writer else {
+        stats.hit(size);
+        progress.cached(&digest.to_string(), size);
+        return Ok(());
+    };
+    let offset = writer.offset();
+    stats.miss();
+    stats.reused(offset);
+    let bar = progress.download(&digest.to_string(), size, offset);
+    let mut store_error: Option<BlobstoreError> = None;
+    let received = client
+        .download(&download.reference, descriptor, offset, |chunk: &[u8]| {
+            if let Err(error) = writer.write(chunk) {
+                let message = error.to_string();
+                store_error = Some(error);
+                return Err(std::io::Error::other(message));
+            }
+            stats.downloaded(chunk.len() as u64);
+            bar.advance(chunk.len() as u64);
+            Ok(())
+        })
+        .await;
+    match (received, store_error) {
+        (Ok(()), _) => {}
+        // The cache refused the bytes: its error says why (integrity, disk full).
+        (Err(RegistryError::Sink { .. }), Some(error)) => return Err(error.into()),
+        (Err(error), _) => return Err(error.into()),
+    }
+    // Verifying the digest, fsync and rename: blocking file work.
+    tokio::task::spawn_blocking(move || writer.commit()).await??;
+    bar.done();
+    Ok(())
+}

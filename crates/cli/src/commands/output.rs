@@ -1,0 +1,254 @@
+//! Writing the archive: one streaming pass over the cached blobs into a temporary file that is
+//! renamed into place at the end (or into stdout), and the check that keeps a default output
+//! name from silently replacing a different image.
+
+use std::collections::BTreeSet;
+use std::io::{self, BufWriter, Stdout, Write};
+use std::path::{Path, PathBuf};
+
+use imgpull_archive::{
+    ArchiveImage, ArchiveReader, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, GzipWriter,
+    OciArchiveWriter, OciLayoutWriter, WrittenImage,
+};
+use imgpull_blobstore::Store;
+use imgpull_reference::Reference;
+
+use crate::cli::Format;
+use crate::error::CliError;
+use crate::signal::{Cancel, CancelWriter};
+
+/// Write buffer for stdout; files are buffered by [`AtomicFile`].
+const STDOUT_BUFFER: usize = 1 << 20;
+
+/// Where the archive goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// A file or (for `--format oci`) a directory.
+    Path(PathBuf),
+    /// Standard output (`-o -`).
+    Stdout,
+}
+
+impl Destination {
+    /// How the destination is shown: the path, or `-`.
+    pub fn display(&self) -> String {
+        match self {
+            Self::Path(path) => path.display().to_string(),
+            Self::Stdout => "-".to_owned(),
+        }
+    }
+}
+
+/// Everything needed to write one archive.
+#[derive(Debug)]
+pub struct ArchiveJob {
+    /// Where to write.
+    pub destination: Destination,
+    /// Which layout.
+    pub format: Format,
+    /// Compress the whole archive.
+    pub gzip: bool,
+    /// Inflate every layer (docker format).
+    pub uncompressed_layers: bool,
+    /// The images, in order.
+    pub images: Vec<ArchiveImage>,
+}
+
+/// Writes the archive from the blobs in `store`; stops at the next write once `cancel` is
+/// raised, leaving nothing under the destination's name.
+pub fn write_archive(
+    job: &ArchiveJob,
+    store: &Store,
+    cancel: &Cancel,
+) -> Result<Vec<WrittenImage>, CliError> {
+    match (job.format, &job.destination) {
+        (Format::Oci, Destination::Path(path)) => {
+            let mut writer = OciLayoutWriter::create(path)?;
+            let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            writer.finish()?;
+            Ok(written)
+        }
+        (Format::Oci, Destination::Stdout) => Err(CliError::Usage(
+            "--format oci writes a directory; use --format oci-archive to write to stdout"
+                .to_owned(),
+        )),
+        (Format::Docker, _) => {
+            let options = DockerArchiveOptions {
+                uncompressed_layers: job.uncompressed_layers,
+            };
+            let mut writer = DockerArchiveWriter::new(Sink::open(job, cancel)?, options);
+            let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            writer.finish()?.finish(cancel)?;
+            Ok(written)
+        }
+        (Format::OciArchive, _) => {
+            let mut writer = OciArchiveWriter::new(Sink::open(job, cancel)?);
+            let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            writer.finish()?.finish(cancel)?;
+            Ok(written)
+        }
+    }
+}
+
+fn add_all(
+    images: &[ArchiveImage],
+    mut add: impl FnMut(&ArchiveImage) -> Result<WrittenImage, imgpull_archive::ArchiveError>,
+    cancel: &Cancel,
+) -> Result<Vec<WrittenImage>, CliError> {
+    let mut written = Vec::with_capacity(images.len());
+    for image in images {
+        match add(image) {
+            Ok(image) => written.push(image),
+            Err(_) if cancel.is_cancelled() => return Err(CliError::Interrupted),
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Ok(written)
+}
+
+/// The byte sink of a tar archive: cancellable, optionally gzip-compressed, into a file that
+/// appears only when complete, or into stdout.
+struct Sink(CancelWriter<Compressed>);
+
+enum Compressed {
+    Plain(Target),
+    Gzip(Box<GzipWriter<Target>>),
+}
+
+enum Target {
+    File(AtomicFile),
+    Stdout(BufWriter<Stdout>),
+}
+
+impl Sink {
+    fn open(job: &ArchiveJob, cancel: &Cancel) -> Result<Self, CliError> {
+        let target = match &job.destination {
+            Destination::Path(path) => Target::File(AtomicFile::create(path)?),
+            Destination::Stdout => {
+                Target::Stdout(BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()))
+            }
+        };
+        let compressed = if job.gzip {
+            Compressed::Gzip(Box::new(GzipWriter::new(target)))
+        } else {
+            Compressed::Plain(target)
+        };
+        Ok(Self(CancelWriter::new(compressed, cancel.clone())))
+    }
+
+    /// Ends the gzip stream and renames the file into place, unless a signal came first.
+    fn finish(self, cancel: &Cancel) -> Result<(), CliError> {
+        let target = match self.0.into_inner() {
+            Compressed::Plain(target) => target,
+            Compressed::Gzip(gzip) => gzip.finish()?,
+        };
+        if cancel.is_cancelled() {
+            return Err(CliError::Interrupted);
+        }
+        match target {
+            Target::File(file) => {
+                file.commit()?;
+            }
+            Target::Stdout(mut stdout) => stdout.flush().map_err(|source| CliError::Io {
+                action: "write the archive to",
+                path: "standard output".into(),
+                source,
+            })?,
+        }
+        Ok(())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl Write for Compressed {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::Plain(target) => target.write(buf),
+            Self::Gzip(gzip) => gzip.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::Plain(target) => target.flush(),
+            Self::Gzip(gzip) => gzip.flush(),
+        }
+    }
+}
+
+impl Write for Target {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Self::File(file) => file.write(buf),
+            Self::Stdout(stdout) => stdout.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Self::File(file) => file.flush(),
+            Self::Stdout(stdout) => stdout.flush(),
+        }
+    }
+}
+
+/// What an archive holds, as comparable keys: the canonical name of each tagged image, or
+/// `@<manifest digest>` for an untagged one.
+pub fn image_keys(names: &[Reference], manifest_digest: &str) -> BTreeSet<String> {
+    if names.is_empty() {
+        return BTreeSet::from([format!("@{manifest_digest}")]);
+    }
+    names
+        .iter()
+        .map(|name| name.without_digest().canonical())
+        .collect()
+}
+
+/// Refuses to replace an existing output at `path` that holds other images than `wanted`
+/// (see [`image_keys`]); `force` skips the check. A file that is not a readable archive is
+/// never replaced without `force`.
+pub fn check_existing(path: &Path, wanted: &BTreeSet<String>, force: bool) -> Result<(), CliError> {
+    if force || !path.exists() {
+        return Ok(());
+    }
+    let refuse = |existing: String| CliError::OutputExists {
+        path: path.to_path_buf(),
+        existing,
+        wanted: wanted.iter().cloned().collect::<Vec<_>>().join(", "),
+    };
+    let Ok(reader) = ArchiveReader::open(path) else {
+        return Err(refuse("something that is not an image archive".to_owned()));
+    };
+    let mut existing = BTreeSet::new();
+    for image in reader.images() {
+        let names: Vec<Reference> = image
+            .names
+            .iter()
+            .filter_map(|name| Reference::parse(name).ok())
+            .collect();
+        let digest = image
+            .manifest
+            .as_ref()
+            .map(|m| m.digest.to_string())
+            .unwrap_or_default();
+        existing.extend(image_keys(&names, &digest));
+    }
+    if existing == *wanted {
+        Ok(())
+    } else {
+        Err(refuse(existing.into_iter().collect::<Vec<_>>().join(", ")))
+    }
+}

@@ -1,0 +1,477 @@
+//! `imgpull pull`: the whole pipeline, in the order it happens, in [`run`].
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use imgpull_archive::{ArchiveImage, WrittenImage};
+use imgpull_blobstore::{DiffIdEntry, StatsRecorder, Store};
+use imgpull_reference::{Descriptor, Digest, Reference, media_types};
+use imgpull_registry::{Client, PlatformChoice, ResolvedImage};
+use serde::Deserialize;
+
+use super::fetch::{self, Download};
+use super::output::{self, ArchiveJob, Destination};
+use crate::cli::{Format, PullArgs};
+use crate::config::{self, ConfigFile};
+use crate::error::CliError;
+use crate::naming::{self, NameParts};
+use crate::report::{CacheReport, ImageReport, PullReport};
+use crate::signal::Cancel;
+use crate::ui::Ui;
+
+/// Pulls the images of `args` into the cache and writes them as one archive.
+pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError> {
+    // 1. Settings: config file, references, options that only make sense together.
+    let config = ConfigFile::load(args.registry.config.as_deref())?;
+    let references = args
+        .images
+        .iter()
+        .map(|text| super::parse_reference(text))
+        .collect::<Result<Vec<_>, _>>()?;
+    let extra_tag = extra_tag(args.tag.as_deref(), &references)?;
+    check_options(&args)?;
+    let choice = super::platform_choice(args.platform.as_deref(), args.all_platforms, &config)?;
+    let concurrency = usize::from(config::concurrency(args.max_concurrent_downloads, &config));
+
+    // 2. One registry client for every image; one cache.
+    let registries: Vec<&str> = references.iter().map(Reference::registry).collect();
+    let client = super::registry_client(&args.registry, &config, &registries)?;
+    let store = Arc::new(open_store(&args, &config)?);
+
+    // 3. Resolve every image: manifests and configs (small, verified) before any layer.
+    let mut pulled = Vec::with_capacity(references.len());
+    for reference in &references {
+        pulled.push(Pulled::resolve(&client, reference, &choice).await?);
+    }
+
+    // 4. Decide the output now, so that a refused name costs no download.
+    let gzip = args.gzip || args.output.as_deref().is_some_and(naming::wants_gzip);
+    let destination = destination(&args, &pulled, gzip)?;
+
+    // 5. Store what was already fetched, then download every missing blob, largest first.
+    let progress = ui.pull_progress();
+    let stats = Arc::new(StatsRecorder::default());
+    let mut downloads = Vec::new();
+    let mut seen = HashSet::new();
+    for image in &pulled {
+        for (digest, bytes) in image.documents() {
+            fetch::store_bytes(&store, digest, bytes)?;
+        }
+        downloads.extend(image.extra_blobs.iter().cloned());
+        for (layer, diff_id) in image.layers() {
+            if !seen.insert(layer.digest.clone()) {
+                continue;
+            }
+            if !store.contains(&layer.digest) && diff_id.is_some_and(|id| store.contains(id)) {
+                // An uncompressed copy (from `cache import`) will be written instead.
+                stats.hit(layer.size);
+                progress.cached(&layer.digest.to_string(), layer.size);
+                continue;
+            }
+            downloads.push(Download {
+                reference: image.reference.clone(),
+                descriptor: layer.clone(),
+            });
+        }
+    }
+    downloads.sort_by_key(|download| std::cmp::Reverse(download.descriptor.size));
+    progress.expect_bytes(downloads.iter().map(|d| d.descriptor.size).sum());
+    fetch::download_all(&client, &store, downloads, concurrency, &progress, &stats).await?;
+    for image in &pulled {
+        store.record_diff_ids(image.diff_id_entries())?;
+    }
+
+    // 6. Write the archive in one streaming pass from the cache (blocking file work).
+    progress.phase("writing the archive");
+    let job = ArchiveJob {
+        destination: destination.clone(),
+        format: args.format,
+        gzip,
+        uncompressed_layers: args.uncompressed_layers,
+        images: pulled
+            .iter()
+            .map(|image| image.archive_image(extra_tag.as_ref()))
+            .collect(),
+    };
+    let written = {
+        let (store, cancel) = (Arc::clone(&store), cancel.clone());
+        tokio::task::spawn_blocking(move || output::write_archive(&job, &store, &cancel)).await??
+    };
+    progress.finish();
+
+    // 7. Remember the images in the cache's index.json, and tell the user.
+    if !args.no_cache {
+        for image in &pulled {
+            store.record_image(&image.reference, &image.top_descriptor())?;
+        }
+    }
+    for note in written.iter().flat_map(|image| &image.notes) {
+        ui.note(&format!("note: {note}"));
+    }
+    let report = report(&destination, &pulled, &written, &stats);
+    let load = load_command(&destination, args.format);
+    ui.pull_summary(&report, load.as_deref());
+    Ok(())
+}
+
+/// `--tag NAME:TAG`: a name for the one image of the pull (typically pulled by digest).
+fn extra_tag(tag: Option<&str>, references: &[Reference]) -> Result<Option<Reference>, CliError> {
+    let Some(tag) = tag else { return Ok(None) };
+    if references.len() != 1 {
+        return Err(CliError::Usage(
+            "--tag names one image; pull one image with it".to_owned(),
+        ));
+    }
+    let reference = super::parse_reference(tag)?;
+    if reference.tag().is_none() || reference.digest().is_some() {
+        return Err(CliError::Usage(format!(
+            "--tag {tag}: expected NAME:TAG, without a digest"
+        )));
+    }
+    Ok(Some(reference))
+}
+
+fn check_options(args: &PullArgs) -> Result<(), CliError> {
+    if args.all_platforms && args.format == Format::Docker {
+        return Err(CliError::Usage(
+            "--all-platforms keeps a whole index, which only OCI outputs hold: add --format oci or oci-archive"
+                .to_owned(),
+        ));
+    }
+    if args.format == Format::Oci && (args.gzip || args.uncompressed_layers) {
+        return Err(CliError::Usage(
+            "--gzip and --uncompressed-layers apply to tar outputs, not to --format oci".to_owned(),
+        ));
+    }
+    if args.format == Format::OciArchive && args.uncompressed_layers {
+        return Err(CliError::Usage(
+            "--uncompressed-layers applies to the docker format; OCI outputs keep the registry's layers".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+fn open_store(args: &PullArgs, config: &ConfigFile) -> Result<Store, CliError> {
+    if args.no_cache {
+        return Ok(Store::temporary()?);
+    }
+    Ok(Store::open(config::cache_dir(
+        args.cache_dir.as_deref(),
+        config,
+    )?)?)
+}
+
+/// `-o PATH`, `-o -`, or the default name derived from the images (checked not to replace a
+/// different image).
+fn destination(args: &PullArgs, pulled: &[Pulled], gzip: bool) -> Result<Destination, CliError> {
+    match &args.output {
+        Some(path) if path.as_os_str() == "-" => Ok(Destination::Stdout),
+        Some(path) => Ok(Destination::Path(path.clone())),
+        None => {
+            let parts: Vec<NameParts<'_>> = pulled.iter().map(Pulled::name_parts).collect();
+            let name = naming::default_output_name(&parts, args.format, gzip).ok_or_else(|| {
+                CliError::Usage(
+                    "too many images for a default output name; name the output with -o".to_owned(),
+                )
+            })?;
+            let path = PathBuf::from(name);
+            let wanted: BTreeSet<String> = pulled.iter().flat_map(Pulled::keys).collect();
+            output::check_existing(&path, &wanted, args.force)?;
+            remove_replaced_layout(&path, args.format)?;
+            Ok(Destination::Path(path))
+        }
+    }
+}
+
+/// An OCI layout directory is replaced by removing the old one first (it is checked to hold
+/// the same images, and to be an OCI layout).
+fn remove_replaced_layout(path: &std::path::Path, format: Format) -> Result<(), CliError> {
+    if format == Format::Oci && path.join("oci-layout").is_file() {
+        std::fs::remove_dir_all(path).map_err(|source| CliError::Io {
+            action: "replace the OCI layout",
+            path: path.to_path_buf(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// The `rootfs.diff_ids` of an image config.
+#[derive(Debug, Default, Deserialize)]
+struct ConfigRootfs {
+    #[serde(default)]
+    rootfs: Option<Rootfs>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Rootfs {
+    #[serde(default)]
+    diff_ids: Vec<Digest>,
+}
+
+/// The config and layer descriptors of a manifest that `resolve` did not return (attestations).
+#[derive(Debug, Deserialize)]
+struct ManifestBlobs {
+    config: Descriptor,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+}
+
+/// One reference of the pull, resolved.
+#[derive(Debug)]
+struct Pulled {
+    reference: Reference,
+    /// One image, or one per platform with `--all-platforms`.
+    images: Vec<ResolvedImage>,
+    /// The diff_ids of each image's layers (in image order; empty when the config has none).
+    diff_ids: Vec<Vec<Digest>>,
+    /// Manifests of the index that are not images of `images` (attestations, unknown
+    /// platforms), fetched so that OCI outputs can keep the whole index.
+    extra_manifests: Vec<(Digest, Vec<u8>)>,
+    /// The blobs of `extra_manifests`.
+    extra_blobs: Vec<Download>,
+    /// Whether every platform is kept.
+    all_platforms: bool,
+    /// The platform chosen from an index, as the default output name shows it.
+    chosen_platform: Option<String>,
+}
+
+impl Pulled {
+    async fn resolve(
+        client: &Client,
+        reference: &Reference,
+        choice: &PlatformChoice,
+    ) -> Result<Self, CliError> {
+        let images = client.resolve(reference, choice).await?;
+        let Some(first) = images.first() else {
+            return Err(CliError::NoImage(reference.to_string()));
+        };
+        let all_platforms = *choice == PlatformChoice::All;
+        let chosen_platform = match (&first.index, &first.platform) {
+            (Some(_), Some(platform)) if !all_platforms => Some(platform.to_string()),
+            _ => None,
+        };
+        let diff_ids = images
+            .iter()
+            .map(|image| {
+                serde_json::from_slice::<ConfigRootfs>(&image.config_bytes)
+                    .ok()
+                    .and_then(|config| config.rootfs)
+                    .map(|rootfs| rootfs.diff_ids)
+                    .filter(|ids| ids.len() == image.layers.len())
+                    .unwrap_or_default()
+            })
+            .collect();
+        let mut pulled = Self {
+            reference: reference.clone(),
+            images,
+            diff_ids,
+            extra_manifests: Vec::new(),
+            extra_blobs: Vec::new(),
+            all_platforms,
+            chosen_platform,
+        };
+        if pulled.all_platforms {
+            pulled.fetch_rest_of_index(client).await?;
+        }
+        Ok(pulled)
+    }
+
+    /// Fetches the index entries `resolve` skipped (attestations, `unknown/unknown`).
+    async fn fetch_rest_of_index(&mut self, client: &Client) -> Result<(), CliError> {
+        #[derive(Deserialize)]
+        struct IndexEntries {
+            #[serde(default)]
+            manifests: Vec<Descriptor>,
+        }
+        let Some(index) = self.images.first().and_then(|image| image.index.clone()) else {
+            return Ok(());
+        };
+        let entries: IndexEntries = serde_json::from_slice(&index.bytes).map_err(|error| {
+            CliError::Usage(format!(
+                "index {} of {} is not valid JSON: {error}",
+                index.digest, self.reference
+            ))
+        })?;
+        let known: HashSet<Digest> = self
+            .images
+            .iter()
+            .map(|image| image.manifest.digest.clone())
+            .collect();
+        for entry in entries.manifests {
+            if known.contains(&entry.digest) || !media_types::is_image_manifest(&entry.media_type) {
+                continue;
+            }
+            let manifest = client
+                .manifest(&self.reference.with_digest(entry.digest.clone()))
+                .await?;
+            let blobs: ManifestBlobs =
+                serde_json::from_slice(&manifest.bytes).map_err(|error| {
+                    CliError::Usage(format!(
+                        "manifest {} of {} is not valid JSON: {error}",
+                        entry.digest, self.reference
+                    ))
+                })?;
+            for descriptor in std::iter::once(blobs.config).chain(blobs.layers) {
+                self.extra_blobs.push(Download {
+                    reference: self.reference.clone(),
+                    descriptor,
+                });
+            }
+            self.extra_manifests.push((manifest.digest, manifest.bytes));
+        }
+        Ok(())
+    }
+
+    /// Manifests, index and configs already in memory, to store as blobs.
+    fn documents(&self) -> impl Iterator<Item = (&Digest, &[u8])> {
+        let index = self.images.first().and_then(|image| image.index.as_ref());
+        index
+            .map(|index| (&index.digest, index.bytes.as_slice()))
+            .into_iter()
+            .chain(self.images.iter().flat_map(|image| {
+                [
+                    (&image.manifest.digest, image.manifest.bytes.as_slice()),
+                    (&image.config.digest, image.config_bytes.as_slice()),
+                ]
+            }))
+            .chain(
+                self.extra_manifests
+                    .iter()
+                    .map(|(digest, bytes)| (digest, bytes.as_slice())),
+            )
+    }
+
+    /// Every layer with its diff_id when the config gives it.
+    fn layers(&self) -> impl Iterator<Item = (&Descriptor, Option<&Digest>)> {
+        self.images
+            .iter()
+            .zip(&self.diff_ids)
+            .flat_map(|(image, ids)| {
+                image
+                    .layers
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, layer)| (layer, ids.get(i)))
+            })
+    }
+
+    /// diff_id → stored blob entries for the cache's diff_id index.
+    fn diff_id_entries(&self) -> Vec<(Digest, DiffIdEntry)> {
+        self.layers()
+            .filter_map(|(layer, diff_id)| {
+                let diff_id = diff_id?;
+                Some((
+                    diff_id.clone(),
+                    DiffIdEntry {
+                        blob: layer.digest.clone(),
+                        media_type: layer.media_type.clone(),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// What the archive writer needs: tags, manifest (and the index for every platform).
+    fn archive_image(&self, extra_tag: Option<&Reference>) -> ArchiveImage {
+        let image = &self.images[0];
+        let mut descriptor = image.manifest.descriptor();
+        descriptor.platform.clone_from(&image.platform);
+        let mut archive = ArchiveImage {
+            tags: Vec::new(),
+            manifest: image.manifest.bytes.clone(),
+            manifest_descriptor: descriptor,
+            index: None,
+        };
+        if self.reference.tag().is_some() || self.reference.digest().is_none() {
+            archive = archive.with_tag(self.reference.without_digest());
+        }
+        if let Some(tag) = extra_tag {
+            archive = archive.with_tag(tag.clone());
+        }
+        if let (true, Some(index)) = (self.all_platforms, &image.index) {
+            archive = archive.with_index(index.bytes.clone(), &index.media_type);
+        }
+        archive
+    }
+
+    /// The manifest (or index, with every platform) recorded in the cache's index.json.
+    fn top_descriptor(&self) -> Descriptor {
+        let image = &self.images[0];
+        if let (Some(index), true) = (&image.index, self.all_platforms) {
+            return index.descriptor();
+        }
+        let mut descriptor = image.manifest.descriptor();
+        descriptor.platform.clone_from(&image.platform);
+        descriptor
+    }
+
+    fn name_parts(&self) -> NameParts<'_> {
+        NameParts {
+            registry: self.reference.registry(),
+            repository: self.reference.repository(),
+            tag: self.reference.tag(),
+            digest_hex: self.reference.digest().map(Digest::hex),
+            platform: self.chosen_platform.as_deref(),
+        }
+    }
+
+    /// The keys an archive of this image holds (see [`output::image_keys`]).
+    fn keys(&self) -> BTreeSet<String> {
+        let names = if self.reference.tag().is_some() || self.reference.digest().is_none() {
+            vec![self.reference.without_digest()]
+        } else {
+            Vec::new()
+        };
+        output::image_keys(&names, &self.top_descriptor().digest.to_string())
+    }
+}
+
+fn report(
+    destination: &Destination,
+    pulled: &[Pulled],
+    written: &[WrittenImage],
+    stats: &StatsRecorder,
+) -> PullReport {
+    let stats = stats.snapshot();
+    PullReport {
+        output: destination.display(),
+        images: pulled
+            .iter()
+            .zip(written)
+            .map(|(image, written)| ImageReport {
+                reference: image.reference.to_string(),
+                manifest_digest: written.top.digest.to_string(),
+                config_digest: written.config.digest.to_string(),
+                platform: if image.all_platforms {
+                    None
+                } else {
+                    image.images[0].platform.as_ref().map(ToString::to_string)
+                },
+                layers: written.layers.len(),
+            })
+            .collect(),
+        cache: CacheReport {
+            hits: stats.hits,
+            misses: stats.misses,
+            bytes_downloaded: stats.bytes_downloaded,
+            bytes_reused: stats.bytes_reused,
+        },
+    }
+}
+
+/// The command that loads the output, for the summary.
+fn load_command(destination: &Destination, format: Format) -> Option<String> {
+    let Destination::Path(path) = destination else {
+        return None;
+    };
+    let path = path.display();
+    Some(match format {
+        Format::Docker => format!("docker load -i {path}"),
+        Format::OciArchive => {
+            format!("podman load -i {path}  (or: skopeo copy oci-archive:{path} …)")
+        }
+        Format::Oci => format!("skopeo copy oci:{path} …"),
+    })
+}
