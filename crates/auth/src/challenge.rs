@@ -678,6 +678,30 @@ mod tests {
     }
 
     #[test]
+    fn every_short_input_parses_or_fails_without_panicking() {
+        // Every string of up to five characters over the characters that steer the parser,
+        // including a multi-byte one next to quotes and escapes.
+        let alphabet = [' ', ',', '=', '"', '\\', 'a', 'é', '/'];
+        let mut level = vec![String::new()];
+        let mut inputs = level.clone();
+        for _ in 0..5 {
+            level = level
+                .iter()
+                .flat_map(|input| alphabet.iter().map(move |c| format!("{input}{c}")))
+                .collect();
+            inputs.extend(level.iter().cloned());
+        }
+        assert_eq!(inputs.len(), (0..=5).map(|n| 8_usize.pow(n)).sum::<usize>());
+        for input in &inputs {
+            if let Err(AuthError::InvalidChallenge { position, .. }) =
+                parse_challenges([input.as_str()])
+            {
+                assert!(input.is_char_boundary(position), "{input:?} {position}");
+            }
+        }
+    }
+
+    #[test]
     fn param_lookup_is_case_insensitive() {
         let challenges = parse_challenges([r#"Bearer Realm="r", realm="s""#]).unwrap();
         assert_eq!(challenges[0].param("REALM"), Some("r"));

@@ -13,6 +13,36 @@
 //!    as [`bearer_authorization`] until it is no longer [`Token::is_fresh`].
 //! 5. When a request is refused, [`should_reauthenticate`] decides whether to fetch a new token
 //!    once, with [`scopes_after_challenge`] adding any scope the registry asked for.
+//!
+//! ```
+//! use std::time::SystemTime;
+//! use imgpull_auth::{
+//!     BearerChallenge, Credential, Scope, TokenCache, TokenMethod, parse_challenges,
+//!     parse_token_response, token_request,
+//! };
+//!
+//! # fn main() -> Result<(), imgpull_auth::AuthError> {
+//! let header = r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io""#;
+//! let challenges = parse_challenges([header])?;
+//! let bearer = BearerChallenge::find(&challenges).expect("a Bearer challenge")?;
+//!
+//! let scopes = [Scope::pull("library/nginx")];
+//! let request = token_request(&bearer, &scopes, &Credential::Anonymous, "imgpull");
+//! assert_eq!(request.method, TokenMethod::Get);
+//! assert_eq!(
+//!     request.url.as_str(),
+//!     "https://auth.docker.io/token?service=registry.docker.io&scope=repository%3Alibrary%2Fnginx%3Apull"
+//! );
+//!
+//! // The registry crate sends `request` and reads the body:
+//! let now = SystemTime::now();
+//! let token = parse_token_response(br#"{"token":"abc","expires_in":300}"#, now)?;
+//! let cache = TokenCache::new();
+//! cache.insert("registry-1.docker.io", &scopes, token);
+//! assert!(cache.get("registry-1.docker.io", &scopes, now).is_some());
+//! # Ok(())
+//! # }
+//! ```
 
 mod cache;
 mod challenge;

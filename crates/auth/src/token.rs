@@ -288,15 +288,12 @@ pub fn parse_token_response(body: &[u8], now: SystemTime) -> Result<Token, AuthE
     let lifetime = match fields.get("expires_in") {
         None | Some(Value::Null) => MIN_TOKEN_LIFETIME,
         Some(Value::Number(seconds)) => {
-            // Integers, floats and negative numbers all occur in the wild.
-            let seconds = seconds.as_f64().unwrap_or(0.0);
-            if seconds.is_finite() && seconds > 0.0 {
-                Duration::try_from_secs_f64(seconds).map_or(MIN_TOKEN_LIFETIME, |lifetime| {
-                    lifetime.max(MIN_TOKEN_LIFETIME)
-                })
-            } else {
-                MIN_TOKEN_LIFETIME
-            }
+            // Integers, floats and negative numbers all occur in the wild; anything below the
+            // minimum (zero and negative values included) means the minimum.
+            let seconds = seconds.as_f64().unwrap_or(0.0).max(0.0);
+            Duration::try_from_secs_f64(seconds)
+                .map_err(|_| invalid("field expires_in is out of range"))?
+                .max(MIN_TOKEN_LIFETIME)
         }
         Some(_) => return Err(invalid("field expires_in is not a number")),
     };
@@ -606,6 +603,9 @@ mod tests {
             r#"{"access_token":["s3cr3t-pa55"]}"#,
             r#"{"token":"s3cr3t-pa55","expires_in":"300"}"#,
             r#"{"token":"s3cr3t-pa55","refresh_token":7}"#,
+            r#"{"token":"s3cr3t-pa55","expires_in":1e300}"#,
+            r#"{"token":"s3cr3t-pa55","expires_in":18446744073709551615}"#,
+            r#"{"token":"s3cr3t-pa55","expires_in":9300000000000000000}"#,
             r#"{"token":"s3cr3t-pa55""#,
         ] {
             let error = parse_token_response(body.as_bytes(), at(0)).unwrap_err();

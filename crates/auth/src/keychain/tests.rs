@@ -828,3 +828,9 @@ esac
         assert!(!remove_login(&config, server, Some(search)).unwrap());
     }
 }
+
+#[test]
+fn keychain_is_shareable() {
+    fn assert_shareable<T: Send + Sync + Clone + 'static>() {}
+    assert_shareable::<Keychain>();
+}
