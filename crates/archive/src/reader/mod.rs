@@ -194,10 +194,10 @@ impl ArchiveReader {
     /// The first mismatch is returned as an integrity error naming the blob.
     pub fn verify(&self) -> Result<VerifyReport, ArchiveError> {
         let mut report = VerifyReport::default();
-        let mut checked: HashSet<&str> = HashSet::new();
+        let mut checked: HashSet<&Digest> = HashSet::new();
         for image in &self.images {
             for layer in &image.layers {
-                if !checked.insert(&layer.member) {
+                if !checked.insert(&layer.descriptor.digest) {
                     continue;
                 }
                 report.bytes += self.verify_layer(layer)?;
@@ -208,7 +208,7 @@ impl ArchiveReader {
         let mut others: Vec<(&Digest, &String)> = self
             .blobs
             .iter()
-            .filter(|(_, member)| !checked.contains(member.as_str()))
+            .filter(|(digest, _)| !checked.contains(digest))
             .collect();
         others.sort();
         for (digest, member) in others {

@@ -1,8 +1,6 @@
 //! Images built in memory for the tests: small tar layers, gzip or zstd compressed, configs with
 //! diff_ids, manifests and indexes.
 
-#![allow(dead_code)]
-
 use std::io::{Read, Write};
 
 use imgpull_archive::{ArchiveImage, MemorySource};
@@ -71,14 +69,6 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     encoder.write_all(data).expect("gzip");
     encoder.finish().expect("gzip end")
-}
-
-pub fn gunzip(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    flate2::read::MultiGzDecoder::new(data)
-        .read_to_end(&mut out)
-        .expect("gunzip");
-    out
 }
 
 pub fn zstd(data: &[u8]) -> Vec<u8> {

@@ -1,10 +1,8 @@
 //! The docker archive writer, read back with the crate's reader.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Layer, Stored, TestImage, member, members};
+use crate::common::{Layer, Stored, TestImage, member, members};
 use imgpull_archive::{
     ArchiveError, ArchiveFormat, ArchiveImage, ArchiveReader, BlobSource, Compression,
     DockerArchiveOptions, DockerArchiveWriter, LayerForm, MemorySource, Note, WrittenImage,
@@ -113,7 +111,7 @@ fn members_are_deterministic_and_portable() {
     let mut source = MemorySource::new();
     image.add_to(&mut source);
     let tagged = image.archive_image(&["registry.example.com:5000/team/app:v1"]);
-    let (first, _) = write(&[tagged.clone()], &source, DockerArchiveOptions::default()).unwrap();
+    let (first, _) = write(std::slice::from_ref(&tagged), &source, DockerArchiveOptions::default()).unwrap();
     let (second, _) = write(&[tagged], &source, DockerArchiveOptions::default()).unwrap();
     assert_eq!(first, second, "the same input must give the same bytes");
 
@@ -428,7 +426,7 @@ fn a_source_with_a_wrong_size_or_content_is_an_integrity_error() {
         image
             .config
             .iter()
-            .map(|b| b.to_ascii_uppercase())
+            .map(u8::to_ascii_uppercase)
             .collect(),
     );
     let err = write(

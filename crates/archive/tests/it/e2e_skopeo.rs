@@ -3,12 +3,10 @@
 //! skopeo must be installed (the CI installs it); set `IMGPULL_SKIP_E2E=1` to skip these
 //! tests on a machine without it.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Layer, Stored, TestImage, index_of};
+use crate::common::{Layer, Stored, TestImage, index_of};
 use imgpull_archive::{
     ArchiveImage, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, MemorySource,
     OciArchiveWriter, OciLayoutWriter,

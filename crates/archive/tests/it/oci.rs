@@ -1,0 +1,293 @@
+//! The OCI layout and OCI archive writers, read back with the crate's reader.
+
+use std::fs;
+use std::path::Path;
+
+use crate::common::{Layer, Stored, TestImage, index_of, member};
+use imgpull_archive::{
+    ArchiveError, ArchiveFormat, ArchiveReader, Blob, BlobSource, Compression, LayerForm,
+    MemorySource, OciArchiveWriter, OciLayoutWriter,
+};
+use imgpull_reference::{Digest, media_types};
+use serde_json::Value;
+
+fn check_images(reader: &ArchiveReader, expected: &[&TestImage]) {
+    reader.verify().unwrap();
+    assert_eq!(reader.images().len(), expected.len());
+    for (image, test) in reader.images().iter().zip(expected) {
+        assert_eq!(
+            image.manifest.as_ref().unwrap().digest,
+            test.manifest_digest()
+        );
+        assert_eq!(image.config.digest, test.config_digest());
+        for (layer, t) in image.layers.iter().zip(&test.layers) {
+            assert_eq!(layer.descriptor, t.descriptor);
+            assert_eq!(layer.diff_id.as_ref(), Some(&t.diff_id()));
+        }
+    }
+}
+
+#[test]
+fn an_oci_layout_round_trips() {
+    let a = TestImage::simple("a", "linux/amd64", Stored::Gzip, false);
+    let z = TestImage::new(
+        "linux/amd64",
+        vec![Layer::new(&[("z", b"zstd")], Stored::Zstd, false)],
+        false,
+    );
+    let mut source = MemorySource::new();
+    a.add_to(&mut source);
+    z.add_to(&mut source);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    assert!(!dest.exists(), "the layout appears only when finished");
+    writer
+        .add_image(&a.archive_image(&["example.com/a:1"]), &source)
+        .unwrap();
+    let written = writer.add_image(&z.archive_image(&[]), &source).unwrap();
+    assert_eq!(
+        written.layers[0].form,
+        LayerForm::AsStored,
+        "OCI outputs keep zstd"
+    );
+    assert_eq!(writer.finish().unwrap(), dest);
+
+    let reader = ArchiveReader::open(&dest).unwrap();
+    assert_eq!(reader.format(), ArchiveFormat::OciLayout);
+    check_images(&reader, &[&a, &z]);
+    assert_eq!(reader.images()[0].names, ["example.com/a:1"]);
+    assert_eq!(reader.images()[1].layers[0].compression, Compression::Zstd);
+    assert_eq!(
+        fs::read(dest.join("oci-layout")).unwrap(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#
+    );
+    let index: Value = serde_json::from_slice(&fs::read(dest.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "1"
+    );
+    assert_eq!(index["manifests"][0]["platform"]["architecture"], "amd64");
+    // No temporary directory is left beside the layout.
+    let names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["layout"]);
+}
+
+#[test]
+fn an_oci_archive_round_trips_deterministically() {
+    let a = TestImage::simple("a", "linux/amd64", Stored::Gzip, true);
+    let mut source = MemorySource::new();
+    a.add_to(&mut source);
+    let write = || {
+        let mut writer = OciArchiveWriter::new(Vec::new());
+        writer
+            .add_image(&a.archive_image(&["a:1"]), &source)
+            .unwrap();
+        writer.finish().unwrap()
+    };
+    let tar = write();
+    assert_eq!(tar, write());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    fs::write(&path, &tar).unwrap();
+    let reader = ArchiveReader::open(&path).unwrap();
+    assert_eq!(reader.format(), ArchiveFormat::OciArchive);
+    check_images(&reader, &[&a]);
+    assert_eq!(
+        member(&tar, &format!("blobs/sha256/{}", a.manifest_digest().hex())),
+        a.manifest
+    );
+}
+
+#[test]
+fn every_platform_of_an_index_is_kept() {
+    let amd = TestImage::simple("amd", "linux/amd64", Stored::Gzip, false);
+    let arm = TestImage::simple("arm", "linux/arm/v7", Stored::Gzip, false);
+    let index = index_of(&[&amd, &arm]);
+    let mut source = MemorySource::new();
+    amd.add_to(&mut source);
+    arm.add_to(&mut source);
+    let image = arm
+        .archive_image(&["example.com/multi:2"])
+        .with_index(index.clone(), media_types::OCI_IMAGE_INDEX);
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("all");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    let written = writer.add_image(&image, &source).unwrap();
+    writer.finish().unwrap();
+    assert_eq!(written.top.digest, Digest::sha256(&index));
+    assert_eq!(written.top.media_type, media_types::OCI_IMAGE_INDEX);
+    assert_eq!(written.manifest.digest, arm.manifest_digest());
+
+    let reader = ArchiveReader::open(&dest).unwrap();
+    check_images(&reader, &[&amd, &arm]);
+    let platforms: Vec<String> = reader
+        .images()
+        .iter()
+        .map(|i| i.platform.as_ref().unwrap().to_string())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm/v7"]);
+    assert!(
+        reader
+            .images()
+            .iter()
+            .all(|i| i.names == ["example.com/multi:2"])
+    );
+    assert_eq!(
+        fs::read(dest.join(format!("blobs/sha256/{}", Digest::sha256(&index).hex()))).unwrap(),
+        index
+    );
+
+    // A manifest missing from the source fails the whole index.
+    source.remove(&amd.manifest_digest());
+    let mut writer = OciArchiveWriter::new(Vec::new());
+    let err = writer.add_image(&image, &source).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::MissingBlob { digest } if *digest == amd.manifest_digest()),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_index_with_an_uncompressed_copy_is_rewritten() {
+    let amd = TestImage::simple("amd", "linux/amd64", Stored::Gzip, false);
+    let arm = TestImage::simple("arm", "linux/arm/v7", Stored::Gzip, false);
+    let index = index_of(&[&amd, &arm]);
+    let mut source = MemorySource::new();
+    amd.add_to(&mut source);
+    arm.add_to(&mut source);
+    source.remove(&amd.layers[1].descriptor.digest);
+    source.insert(amd.layers[1].tar.clone());
+    let image = amd
+        .archive_image(&["m:1"])
+        .with_index(index.clone(), media_types::OCI_IMAGE_INDEX);
+    let mut writer = OciArchiveWriter::new(Vec::new());
+    let written = writer.add_image(&image, &source).unwrap();
+    let tar = writer.finish().unwrap();
+    assert_ne!(written.top.digest, Digest::sha256(&index));
+    assert_ne!(written.manifest.digest, amd.manifest_digest());
+    assert_eq!(written.layers[1].form, LayerForm::UncompressedCopy);
+    let rewritten: Value = serde_json::from_slice(&member(
+        &tar,
+        &format!("blobs/sha256/{}", written.top.digest.hex()),
+    ))
+    .unwrap();
+    assert_eq!(
+        rewritten["manifests"][0]["digest"],
+        written.manifest.digest.to_string()
+    );
+    assert_eq!(
+        rewritten["manifests"][1]["digest"],
+        arm.manifest_digest().to_string()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.tar");
+    fs::write(&path, &tar).unwrap();
+    let reader = ArchiveReader::open(&path).unwrap();
+    reader.verify().unwrap();
+    assert_eq!(
+        reader.images()[0].layers[1].descriptor.digest,
+        amd.layers[1].diff_id()
+    );
+    assert_eq!(
+        reader.images()[0].layers[1].descriptor.media_type,
+        media_types::OCI_LAYER_TAR
+    );
+}
+
+/// A source that keeps blobs as files, so that the layout writer can hard-link them.
+struct DirSource(std::path::PathBuf);
+
+impl BlobSource for DirSource {
+    fn open(&self, digest: &Digest) -> std::io::Result<Option<Blob<'_>>> {
+        let path = self.0.join(digest.hex());
+        match fs::File::open(&path) {
+            Ok(file) => {
+                let size = file.metadata()?.len();
+                Ok(Some(Blob::new(file, size)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn path(&self, digest: &Digest) -> Option<std::path::PathBuf> {
+        let path = self.0.join(digest.hex());
+        path.exists().then_some(path)
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn layout_blobs_are_hard_linked_from_a_file_source() {
+    use std::os::unix::fs::MetadataExt;
+
+    let a = TestImage::simple("link", "linux/amd64", Stored::Gzip, false);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    fs::create_dir(&store).unwrap();
+    let mut blobs = vec![a.config.clone(), a.manifest.clone()];
+    blobs.extend(a.layers.iter().map(|l| l.stored.clone()));
+    for blob in blobs {
+        fs::write(store.join(Digest::sha256(&blob).hex()), blob).unwrap();
+    }
+    let dest = dir.path().join("out");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    writer
+        .add_image(&a.archive_image(&["l:1"]), &DirSource(store.clone()))
+        .unwrap();
+    writer.finish().unwrap();
+    let layer = &a.layers[1].descriptor.digest;
+    let linked = fs::metadata(dest.join(format!("blobs/sha256/{}", layer.hex()))).unwrap();
+    let original = fs::metadata(store.join(layer.hex())).unwrap();
+    assert_eq!(linked.ino(), original.ino());
+    ArchiveReader::open(&dest).unwrap().verify().unwrap();
+}
+
+#[test]
+fn a_layout_is_not_written_over_existing_content() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("file"), b"x").unwrap();
+    assert!(matches!(
+        OciLayoutWriter::create(dir.path()),
+        Err(ArchiveError::OutputExists { .. })
+    ));
+    assert!(matches!(
+        OciLayoutWriter::create(dir.path().join("file")),
+        Err(ArchiveError::OutputExists { .. })
+    ));
+    // An empty directory is replaced.
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    OciLayoutWriter::create(&empty).unwrap().finish().unwrap();
+    assert!(empty.join("index.json").is_file());
+}
+
+#[test]
+fn an_abandoned_layout_leaves_nothing() {
+    let a = TestImage::simple("gone", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    a.add_to(&mut source);
+    source.insert_as(
+        a.layers[1].descriptor.digest.clone(),
+        b"not the layer".to_vec(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    let err = writer
+        .add_image(&a.archive_image(&[]), &source)
+        .unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    drop(writer);
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "{:?}",
+        Path::new(&dest)
+    );
+}

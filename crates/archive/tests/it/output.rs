@@ -1,0 +1,100 @@
+//! Outputs that appear complete or not at all.
+
+use std::fs;
+use std::io::Write;
+
+use crate::common::{Stored, TestImage};
+use imgpull_archive::{
+    ArchiveError, ArchiveReader, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, GzipWriter,
+    MemorySource,
+};
+
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_size_mismatch_from_the_source_leaves_no_file() {
+    let image = TestImage::simple("size", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let layer = &image.layers[1];
+    let mut longer = layer.stored.clone();
+    longer.extend_from_slice(b"trailing");
+    source.insert_as(layer.descriptor.digest.clone(), longer);
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.tar");
+    fs::write(&dest, b"previous output").unwrap();
+    let mut writer = DockerArchiveWriter::new(
+        AtomicFile::create(&dest).unwrap(),
+        DockerArchiveOptions::default(),
+    );
+    let err = writer
+        .add_image(&image.archive_image(&["s:1"]), &source)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::SizeMismatch { digest, .. } if *digest == layer.descriptor.digest),
+        "{err}"
+    );
+    assert!(err.is_integrity());
+    drop(writer);
+    // The temporary file is gone and the previous file is untouched.
+    assert_eq!(entries(dir.path()), ["out.tar"]);
+    assert_eq!(fs::read(&dest).unwrap(), b"previous output");
+
+    // Without a previous file, nothing at all is left.
+    fs::remove_file(&dest).unwrap();
+    let mut writer = DockerArchiveWriter::new(
+        AtomicFile::create(&dest).unwrap(),
+        DockerArchiveOptions::default(),
+    );
+    assert!(
+        writer
+            .add_image(&image.archive_image(&[]), &source)
+            .is_err()
+    );
+    drop(writer);
+    assert!(entries(dir.path()).is_empty());
+}
+
+#[test]
+fn a_committed_file_replaces_the_destination() {
+    let image = TestImage::simple("ok", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.tar.gz");
+    fs::write(&dest, b"previous output").unwrap();
+    let file = AtomicFile::create(&dest).unwrap();
+    assert_eq!(file.dest(), dest);
+    let mut writer =
+        DockerArchiveWriter::new(GzipWriter::new(file), DockerArchiveOptions::default());
+    writer
+        .add_image(&image.archive_image(&["ok:1"]), &source)
+        .unwrap();
+    assert_eq!(
+        entries(dir.path()).len(),
+        2,
+        "the temporary file sits beside the destination"
+    );
+    let committed = writer.finish().unwrap().finish().unwrap().commit().unwrap();
+    assert_eq!(committed, dest);
+    assert_eq!(entries(dir.path()), ["out.tar.gz"]);
+    ArchiveReader::open(&dest).unwrap().verify().unwrap();
+}
+
+#[test]
+fn an_uncommitted_file_is_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("x");
+    let mut file = AtomicFile::create(&dest).unwrap();
+    file.write_all(b"partial").unwrap();
+    drop(file);
+    assert!(entries(dir.path()).is_empty());
+}
