@@ -208,3 +208,247 @@ fn tls_anonymous_pull_writes_a_docker_archive_that_skopeo_reads() {
     let cached = validate::inspect_oci(&sandbox.cache(), "1.0").expect("skopeo reads the cache");
     assert_eq!(cached["Digest"].as_str(), Some(image.manifest.digest.as_str()));
 }
+
+#[test]
+fn second_pull_is_all_cache_hits_and_a_similar_image_downloads_only_its_new_layers() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let base = [LayerSpec::text(10, 200 << 10), LayerSpec::random(11, 150 << 10), LayerSpec::text(12, 50 << 10)];
+    let first_spec = ImageSpec::new("first").layer(base[0]).layer(base[1]).layer(base[2]);
+    let second_spec = ImageSpec::new("second")
+        .layer(base[0])
+        .layer(base[1])
+        .layer(LayerSpec::random(13, 120 << 10));
+    let first = push_image(&server, &first_spec, &["app/first:v1"], &PushOptions::new());
+    let second = push_image(&server, &second_spec, &["app/second:v1"], &PushOptions::new());
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+    let first_ref = server.image_ref("app/first:v1");
+
+    let cold = sandbox.json(&["pull", "--json", "-o", "first.tar", "--ca-file", &ca, &first_ref]);
+    assert_eq!(u64_at(&cold, "/cache/misses"), 3);
+    assert_eq!(u64_at(&cold, "/cache/bytes_downloaded"), first.layers_size());
+
+    let warm = sandbox.json(&["pull", "--json", "-o", "first-again.tar", "--ca-file", &ca, &first_ref]);
+    assert_eq!(u64_at(&warm, "/cache/hits"), 3);
+    assert_eq!(u64_at(&warm, "/cache/misses"), 0);
+    assert_eq!(u64_at(&warm, "/cache/bytes_downloaded"), 0);
+    assert_eq!(u64_at(&warm, "/cache/bytes_reused"), first.layers_size());
+    assert_eq!(
+        fs::read(sandbox.out().join("first.tar")).expect("first"),
+        fs::read(sandbox.out().join("first-again.tar")).expect("second"),
+        "the same pull gives the same bytes"
+    );
+
+    let similar = sandbox.json(&[
+        "pull",
+        "--json",
+        "-o",
+        "second.tar",
+        "--ca-file",
+        &ca,
+        &server.image_ref("app/second:v1"),
+    ]);
+    assert_eq!(u64_at(&similar, "/cache/hits"), 2);
+    assert_eq!(u64_at(&similar, "/cache/misses"), 1);
+    assert_eq!(u64_at(&similar, "/cache/bytes_downloaded"), second.layers[2].blob.size);
+    assert_docker_archive(&sandbox.out().join("second.tar"), &second);
+}
+
+#[test]
+fn htpasswd_docker_schema2_many_layers_with_password_stdin() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO, HTPASSWD);
+    let server = RegistryServer::start(RegistryConfig::tls().htpasswd("alice", "s3cret")).expect("registry");
+    let spec = ImageSpec::new("many")
+        .flavor(Flavor::Docker)
+        .layers(12, 20 << 10, Content::Text);
+    let image = push_image(&server, &spec, &["team/many:2"], &PushOptions::new().v2s2());
+    let sandbox = Sandbox::new();
+    let reference = server.image_ref("team/many:2");
+
+    let anonymous = sandbox.run(&["pull", "--ca-file", &ca(&server), &reference]);
+    let stderr = assert_exit(&anonymous, 3);
+    assert!(stderr.contains("401"), "{stderr}");
+
+    let args = [
+        "pull",
+        "--json",
+        "-o",
+        "many.tar",
+        "--max-concurrent-downloads",
+        "4",
+        "--ca-file",
+        &ca(&server),
+        "--username",
+        "alice",
+        "--password-stdin",
+        &reference,
+    ];
+    let output = sandbox.run_with_stdin(&args, "s3cret\n");
+    assert_success(&output, &args);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(u64_at(&report, "/images/0/layers"), 12);
+    assert_eq!(str_at(&report, "/images/0/manifest_digest"), image.manifest.digest);
+    let path = sandbox.out().join("many.tar");
+    assert_docker_archive(&path, &image);
+    podman_load(&path, &image, &format!("{reference}"));
+}
+
+/// Loads the archive with podman where it runs, and checks the image ID and name.
+fn podman_load(path: &Path, image: &GeneratedImage, name: &str) {
+    let podman = match validate::Podman::detect() {
+        Ok(podman) => podman,
+        Err(error) => {
+            eprintln!("note: podman does not run here ({error}); skipping podman load");
+            return;
+        }
+    };
+    let loaded = podman.load(path).expect("podman load");
+    assert!(loaded.iter().any(|loaded| loaded == name), "{loaded:?} lacks {name}");
+    let inspected = podman.image_inspect(name).expect("podman image inspect");
+    let id = inspected["Id"].as_str().expect("Id");
+    assert_eq!(format!("sha256:{id}"), image.config.digest);
+}
+
+#[test]
+fn token_auth_private_repository_needs_the_right_credentials() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(
+        RegistryConfig::tls().token_auth(TokenConfig::new().user("bob", "hunter2").public_repository("public/app")),
+    )
+    .expect("registry");
+    let spec = ImageSpec::new("tokened").layers(2, 64 << 10, Content::Random);
+    let image = push_image(&server, &spec, &["private/app:v1", "public/app:v1"], &PushOptions::new());
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+
+    // Anonymous pull of the public repository works with a token.
+    let public = sandbox.json(&["pull", "--json", "-q", "--ca-file", &ca, &server.image_ref("public/app:v1")]);
+    assert_eq!(str_at(&public, "/images/0/config_digest"), image.config.digest);
+
+    // The private one refuses anonymous users and a wrong password, with exit 3.
+    let private = server.image_ref("private/app:v1");
+    assert_exit(&sandbox.run(&["pull", "--ca-file", &ca, &private]), 3);
+    let wrong = sandbox.run_with_stdin(
+        &["pull", "--ca-file", &ca, "--username", "bob", "--password-stdin", &private],
+        "wrong",
+    );
+    assert_exit(&wrong, 3);
+
+    // With the right credentials (from the environment) it works.
+    let output = sandbox
+        .command(&["pull", "--json", "-o", "private.tar", "--ca-file", &ca, &private])
+        .env("IMGPULL_USERNAME", "bob")
+        .env("IMGPULL_PASSWORD", "hunter2")
+        .output()
+        .expect("imgpull runs");
+    assert_success(&output, &["pull", &private]);
+    assert_docker_archive(&sandbox.out().join("private.tar"), &image);
+}
+
+#[test]
+fn login_stores_credentials_that_pull_reads_back_and_logout_removes_them() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO, HTPASSWD);
+    let server = RegistryServer::start(RegistryConfig::tls().htpasswd("carol", "pa55")).expect("registry");
+    let spec = ImageSpec::new("login-test");
+    push_image(&server, &spec, &["team/login:1"], &PushOptions::new());
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+    let host = server.host();
+    let reference = server.image_ref("team/login:1");
+
+    let login = sandbox.run_with_stdin(
+        &["login", &host, "--ca-file", &ca, "--username", "carol", "--password-stdin"],
+        "pa55\n",
+    );
+    assert_success(&login, &["login"]);
+    let config: Value =
+        serde_json::from_slice(&fs::read(sandbox.path("docker").join("config.json")).expect("docker config"))
+            .expect("json");
+    assert!(config["auths"][&host]["auth"].is_string(), "{config}");
+
+    assert_success(&sandbox.run(&["pull", "-q", "--ca-file", &ca, &reference]), &["pull"]);
+
+    assert_success(&sandbox.run(&["logout", &host]), &["logout"]);
+    assert_exit(&sandbox.run(&["pull", "-q", "--ca-file", &ca, "-o", "again.tar", &reference]), 3);
+}
+
+#[test]
+fn multi_platform_index_pulls_arm_v7_and_keeps_every_platform_in_oci_outputs() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let mut layout = OciLayout::temporary().expect("layout");
+    let index = layout
+        .add_index(&IndexSpec::multi_platform("multi"), "multi")
+        .expect("index generated");
+    let pushed = push(&layout, "multi", &server, "lib/multi:1", &PushOptions::new().preserve_digests()).expect("push");
+    assert_eq!(pushed, index.index.digest);
+    let arm = index.image("linux/arm/v7").expect("arm/v7 image");
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+    let reference = server.image_ref("lib/multi:1");
+
+    let report = sandbox.json(&["pull", "--json", "--platform", "linux/arm/v7", "--ca-file", &ca, &reference]);
+    let name = format!("127.0.0.1-{}_lib_multi_1_linux_arm_v7.tar", server.addr().port());
+    assert_eq!(str_at(&report, "/output"), name);
+    assert_eq!(str_at(&report, "/images/0/platform"), "linux/arm/v7");
+    assert_eq!(str_at(&report, "/images/0/manifest_digest"), arm.manifest.digest);
+    assert_eq!(str_at(&report, "/images/0/config_digest"), arm.config.digest);
+    assert_docker_archive(&sandbox.out().join(&name), arm);
+
+    // No such platform: exit 4, and the message lists what there is.
+    let missing = sandbox.run(&["pull", "--platform", "linux/s390x", "--ca-file", &ca, &reference]);
+    let stderr = assert_exit(&missing, 4);
+    assert!(stderr.contains("linux/arm64") && stderr.contains("linux/arm/v7"), "{stderr}");
+
+    // Every platform, with the attestations, in an OCI layout and an OCI archive.
+    for (format, output) in [("oci", "multi-layout"), ("oci-archive", "multi.oci.tar")] {
+        let report = sandbox.json(&[
+            "pull",
+            "--json",
+            "--all-platforms",
+            "--format",
+            format,
+            "-o",
+            output,
+            "--ca-file",
+            &ca,
+            &reference,
+        ]);
+        assert_eq!(str_at(&report, "/images/0/manifest_digest"), index.index.digest, "{format}");
+        assert!(report.pointer("/images/0/platform").is_some_and(Value::is_null));
+        let path = sandbox.out().join(output);
+        let raw = if format == "oci" {
+            validate::skopeo_inspect_raw(&format!("oci:{}:1", path.display()), &[])
+        } else {
+            validate::skopeo_inspect_raw(&format!("oci-archive:{}", path.display()), &[])
+        }
+        .expect("skopeo reads the OCI output");
+        assert_eq!(raw, index.index_json, "{format}: the index is kept byte for byte");
+        let copy = tempfile::tempdir().expect("tempdir");
+        let transport = if format == "oci" { "oci" } else { "oci-archive" };
+        validate::skopeo_copy(
+            &format!("{transport}:{}", path.display()),
+            &format!("oci:{}:copy", copy.path().display()),
+        )
+        .expect("skopeo copies (and re-hashes) the OCI output");
+    }
+}
+
+#[test]
+fn plain_http_registry_with_insecure_registry_and_stdout_output() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::plain_http()).expect("registry");
+    let spec = ImageSpec::new("plain").layers(2, 32 << 10, Content::Text);
+    let image = push_image(&server, &spec, &["plain/app:latest"], &PushOptions::new());
+    let sandbox = Sandbox::new();
+    let host = server.host();
+
+    let output = sandbox.run(&["pull", "-q", "--insecure-registry", &host, "-o", "-", &server.image_ref("plain/app")]);
+    assert_success(&output, &["pull", "-o", "-"]);
+    let path = sandbox.path("from-stdout.tar");
+    fs::write(&path, &output.stdout).expect("archive saved");
+    assert_docker_archive(&path, &image);
+    let entries: Vec<_> = fs::read_dir(sandbox.out()).expect("out").collect();
+    assert!(entries.is_empty(), "-o - writes no file");
+}
