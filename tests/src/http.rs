@@ -97,8 +97,10 @@ impl HttpServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let handler = Arc::clone(&handler);
-                    // A connection that fails mid-request only affects its own client.
-                    let _detached = std::thread::spawn(move || serve(stream, handler.as_ref()));
+                    // A connection that fails mid-request (or whose thread cannot be
+                    // created) only affects its own client.
+                    let _detached =
+                        std::thread::Builder::new().spawn(move || serve(stream, handler.as_ref()));
                 }
             })?;
         Ok(Self {

@@ -144,6 +144,15 @@ pub struct TestPlatform {
 }
 
 impl TestPlatform {
+    /// A platform from its parts.
+    pub fn new(os: &str, architecture: &str, variant: Option<&str>) -> Self {
+        Self {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: variant.map(str::to_owned),
+        }
+    }
+
     /// Parses `os/arch` or `os/arch/variant`.
     pub fn parse(text: &str) -> Result<Self> {
         let mut parts = text.split('/');
@@ -291,16 +300,16 @@ impl IndexSpec {
     pub fn multi_platform(name: &str) -> Self {
         let shared = LayerSpec::text(seed_of(name), 8 << 10).files(3);
         let images = [
-            ("linux/amd64", "amd64"),
-            ("linux/arm64/v8", "arm64"),
-            ("linux/arm/v7", "armv7"),
+            ("amd64", None, "amd64"),
+            ("arm64", Some("v8"), "arm64"),
+            ("arm", Some("v7"), "armv7"),
         ]
         .into_iter()
-        .map(|(platform, suffix)| {
+        .map(|(architecture, variant, suffix)| {
             let name = format!("{name}-{suffix}");
             let own = LayerSpec::random(seed_of(&name), 16 << 10).files(2);
             ImageSpec {
-                platform: TestPlatform::parse(platform).unwrap_or_default(),
+                platform: TestPlatform::new("linux", architecture, variant),
                 ..ImageSpec::new(&name).layer(shared).layer(own)
             }
         })

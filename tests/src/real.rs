@@ -373,7 +373,12 @@ fn wait_ready(
                 tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
             ));
         }
-        if probe_status(addr, ca_der, "/v2/", None).is_ok() {
+        // Another process that won the port race could answer the probe too: only a log
+        // line saying that *this* registry listens on the address makes it ours.
+        if probe_status(addr, ca_der, "/v2/", None).is_ok()
+            && fs::read_to_string(log_path)
+                .is_ok_and(|log| log.contains(&format!("listening on {addr}")))
+        {
             return Ok(());
         }
         if Instant::now() > deadline {

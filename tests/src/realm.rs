@@ -493,7 +493,149 @@ pub(crate) fn rfc3339(unix_secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use serde_json::Value;
+
+    use super::{TokenConfig, TokenRealm, rfc3339};
+    use crate::pki::TestPki;
+
+    /// Sends one raw HTTP/1.1 request and returns the status and the JSON body.
+    fn send(addr: SocketAddr, head: &str, body: &str) -> (u16, Value) {
+        let mut stream = TcpStream::connect(addr).expect("connect to the realm");
+        let request = format!(
+            "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("receive");
+        let status = response[9..12].parse().expect("status code");
+        let (_, json) = response.split_once("\r\n\r\n").expect("head and body");
+        (status, serde_json::from_str(json).expect("JSON body"))
+    }
+
+    fn decode_jwt(token: &str) -> (Value, Value) {
+        let mut parts = token.split('.');
+        let mut decode = || -> Value {
+            let part = parts.next().expect("JWT part");
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).expect("base64url")).expect("JSON")
+        };
+        (decode(), decode())
+    }
+
+    #[test]
+    fn grants_tokens_by_credentials_and_public_repositories() {
+        let pki = TestPki::generate().expect("pki");
+        let realm = TokenRealm::start(
+            TokenConfig::new()
+                .user("dave", "pw")
+                .public_repository("pub/app")
+                .lifetime(Duration::from_secs(120)),
+            &pki,
+        )
+        .expect("realm starts");
+        let basic = STANDARD.encode("dave:pw");
+        let query = "service=imgpull-test-registry&scope=repository%3Apriv%2Fapp%3Apull%2Cpush";
+
+        let (status, body) = send(
+            realm.addr(),
+            &format!("GET /token?{query} HTTP/1.1\r\nAuthorization: Basic {basic}"),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["expires_in"], 120);
+        let (header, claims) = decode_jwt(body["token"].as_str().expect("token"));
+        assert_eq!(header["alg"], "ES256");
+        assert_eq!(header["x5c"][0], STANDARD.encode(pki.token_cert_der()));
+        assert_eq!(claims["sub"], "dave");
+        assert_eq!(claims["aud"], "imgpull-test-registry");
+        assert_eq!(claims["iss"], "imgpull-test-realm");
+        let issued = claims["iat"].as_i64().expect("iat");
+        assert_eq!(claims["exp"].as_i64(), Some(issued + 120 - 60));
+        assert_eq!(
+            claims["access"],
+            serde_json::json!([{"type": "repository", "name": "priv/app", "actions": ["pull", "push"]}])
+        );
+
+        // Anonymous: pull only, and only on the public repository.
+        let (status, body) = send(
+            realm.addr(),
+            "GET /token?service=imgpull-test-registry&scope=repository:pub/app:pull,push&scope=repository:priv/app:pull HTTP/1.1",
+            "",
+        );
+        assert_eq!(status, 200);
+        let (_, anonymous) = decode_jwt(body["token"].as_str().expect("token"));
+        assert_eq!(
+            anonymous["access"],
+            serde_json::json!([{"type": "repository", "name": "pub/app", "actions": ["pull"]}])
+        );
+
+        let wrong = STANDARD.encode("dave:nope");
+        let (status, _) = send(
+            realm.addr(),
+            &format!("GET /token?{query} HTTP/1.1\r\nAuthorization: Basic {wrong}"),
+            "",
+        );
+        assert_eq!(status, 401);
+
+        // The OAuth2 form: a password grant returns a refresh token that works once more.
+        let (status, body) = send(
+            realm.addr(),
+            "POST /token HTTP/1.1\r\nContent-Type: application/x-www-form-urlencoded",
+            "grant_type=password&username=dave&password=pw&service=imgpull-test-registry&scope=repository%3Apriv%2Fapp%3Apull&client_id=imgpull",
+        );
+        assert_eq!(status, 200, "{body}");
+        let refresh = body["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .to_owned();
+        let (status, body) = send(
+            realm.addr(),
+            "POST /token HTTP/1.1",
+            &format!(
+                "grant_type=refresh_token&refresh_token={refresh}&service=imgpull-test-registry&scope=repository%3Apriv%2Fapp%3Apull"
+            ),
+        );
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            decode_jwt(body["access_token"].as_str().expect("token")).1["sub"],
+            "dave"
+        );
+
+        let requests = realm.requests();
+        let summary: Vec<(&str, Option<&str>, u16)> = requests
+            .iter()
+            .map(|request| {
+                (
+                    request.method.as_str(),
+                    request.username.as_deref(),
+                    request.status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("GET", Some("dave"), 200),
+                ("GET", None, 200),
+                ("GET", Some("dave"), 401),
+                ("POST", Some("dave"), 200),
+                ("POST", Some("dave"), 200),
+            ]
+        );
+        assert_eq!(
+            requests[1].scopes,
+            ["repository:pub/app:pull,push", "repository:priv/app:pull"]
+        );
+        assert_eq!(requests[1].granted, ["repository:pub/app:pull"]);
+        realm.clear_requests();
+        assert!(realm.requests().is_empty());
+    }
 
     #[test]
     fn formats_rfc3339() {

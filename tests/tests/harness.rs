@@ -418,6 +418,15 @@ fn validators_accept_a_docker_archive_written_by_skopeo() {
     let inspected = validate::inspect_oci(&copied, "x").expect("inspect copy");
     assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(2));
 
+    let oci_archive = scratch.path().join("image.oci.tar");
+    validate::skopeo_copy(
+        &layout.transport_ref("archived"),
+        &format!("oci-archive:{}", oci_archive.display()),
+    )
+    .expect("skopeo writes an OCI archive");
+    let inspected = validate::inspect_oci_archive(&oci_archive).expect("inspect OCI archive");
+    assert_eq!(inspected["Digest"], image.manifest.digest.as_str());
+
     let broken = scratch.path().join("broken.tar");
     std::fs::write(&broken, b"not a tar").expect("write");
     assert!(validate::inspect_docker_archive(&broken).is_err());
