@@ -181,6 +181,15 @@ pub enum AuthError {
         reason: &'static str,
     },
 
+    /// A username given to [`crate::store_login`] cannot be stored for basic authentication.
+    #[error("invalid username {username:?}: {reason}")]
+    InvalidUsername {
+        /// The username.
+        username: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A docker config file could not be written.
     #[error("cannot write auth file {path}: {source}")]
     WriteFile {

@@ -100,7 +100,7 @@ impl Helper {
         if output.status.success() {
             Ok(())
         } else {
-            Err(self.failure("store", server, &output))
+            Err(self.failure("store", server, &output, Some(secret)))
         }
     }
 
@@ -155,17 +155,39 @@ impl Helper {
         if message(output) == NOT_FOUND_MESSAGE {
             Ok(())
         } else {
-            Err(self.failure(action, server, output))
+            Err(self.failure(action, server, output, None))
         }
     }
 
-    fn failure(&self, action: &'static str, server: &str, output: &Output) -> AuthError {
+    /// The error for a failed helper run. A helper may echo its input in its message, so
+    /// `secret` (the one it was given) is removed from it, as given and JSON-escaped, before
+    /// the message is shortened.
+    fn failure(
+        &self,
+        action: &'static str,
+        server: &str,
+        output: &Output,
+        secret: Option<&Secret>,
+    ) -> AuthError {
+        let mut text = message(output);
+        if let Some(secret) = secret.filter(|secret| !secret.is_empty()) {
+            let quoted = serde_json::to_string(secret.expose()).unwrap_or_default();
+            let escaped = quoted
+                .strip_prefix('"')
+                .and_then(|inner| inner.strip_suffix('"'))
+                .unwrap_or_default();
+            for form in [escaped, secret.expose()] {
+                if !form.is_empty() {
+                    text = text.replace(form, "<redacted>");
+                }
+            }
+        }
         AuthError::HelperFailed {
             program: self.program.clone(),
             action,
             server: server.to_owned(),
             status: output.status,
-            message: message(output).chars().take(MAX_MESSAGE_CHARS).collect(),
+            message: text.chars().take(MAX_MESSAGE_CHARS).collect(),
         }
     }
 }

@@ -42,7 +42,8 @@ pub enum LoginStorage {
 /// new login. Every other key of the file is kept. The file is replaced atomically (a
 /// temporary file renamed over it), with mode 0600 on Unix; a symlinked config is written
 /// through to its target. Helpers are looked up in `helper_search_path`, or `PATH` when it is
-/// `None`.
+/// `None`. An empty username, or one containing `:` (which `user:password` cannot carry), is
+/// refused before anything is written.
 pub fn store_login(
     config_path: &Path,
     registry: &str,
@@ -50,6 +51,18 @@ pub fn store_login(
     password: &Secret,
     helper_search_path: Option<&OsStr>,
 ) -> Result<LoginStorage, AuthError> {
+    let invalid_username = |reason| AuthError::InvalidUsername {
+        username: username.to_owned(),
+        reason,
+    };
+    if username.is_empty() {
+        return Err(invalid_username("it is empty"));
+    }
+    if username.contains(':') {
+        return Err(invalid_username(
+            "it contains ':', which basic authentication cannot carry",
+        ));
+    }
     let mut root = authfile::read_object(config_path)?.unwrap_or_default();
     let server = hosts::server_url(registry);
     let helper = authfile::helper_for(&root, registry, FileKind::DockerConfig, config_path)?;

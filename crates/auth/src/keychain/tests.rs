@@ -560,6 +560,22 @@ fn login_writes_through_a_symlinked_config() {
 }
 
 #[test]
+fn login_refuses_usernames_basic_auth_cannot_carry() {
+    let dir = TempDir::new().unwrap();
+    let config = dir.path().join("config.json");
+    for username in ["", "a:b"] {
+        let error =
+            store_login(&config, "ghcr.io", username, &Secret::new(PASSWORD), None).unwrap_err();
+        assert!(
+            matches!(error, AuthError::InvalidUsername { .. }),
+            "{error}"
+        );
+        assert!(!error.to_string().contains(PASSWORD));
+    }
+    assert!(!config.exists());
+}
+
+#[test]
 fn login_refuses_a_config_that_is_not_an_object() {
     let dir = TempDir::new().unwrap();
     let config = dir.path().join("config.json");
@@ -605,6 +621,7 @@ get)
     esac ;;
 store)
     server=$(printf '%s' "$input" | sed -n 's/.*"ServerURL":"\([^"]*\)".*/\1/p')
+    if [ "$server" = store-fail.example ]; then printf 'cannot store %s\n' "$input"; exit 1; fi
     printf '%s' "$input" > "$dir/stored-$server" ;;
 erase)
     if [ -f "$dir/stored-$input" ]; then rm "$dir/stored-$input"
@@ -780,6 +797,38 @@ esac
             keychain.resolve("docker.io").unwrap(),
             basic("hub-user", "hub-secret")
         );
+    }
+
+    #[test]
+    fn failed_helper_store_does_not_leak_the_password() {
+        let dir = TempDir::new().unwrap();
+        let config = dir.path().join("config.json");
+        write_json(&config, &json!({ "credsStore": "fake" }));
+        // The second password is JSON-escaped in the helper's input, and echoed that way.
+        for password in [PASSWORD, r#"quo"te\slash-pa55"#] {
+            let error = store_login(
+                &config,
+                "store-fail.example",
+                "dave",
+                &Secret::new(password),
+                Some(helper_dir().as_os_str()),
+            )
+            .unwrap_err();
+            let message = format!("{error} {error:?}");
+            let is_store_failure = matches!(
+                error,
+                AuthError::HelperFailed {
+                    action: "store",
+                    ..
+                }
+            );
+            assert!(is_store_failure, "{message}");
+            assert!(message.contains("cannot store"), "{message}");
+            assert!(message.contains("<redacted>"), "{message}");
+            assert!(!message.contains("pa55"), "{message}");
+        }
+        // Nothing was written.
+        assert_eq!(read_json(&config), json!({ "credsStore": "fake" }));
     }
 
     #[test]
