@@ -141,11 +141,12 @@ impl Keychain {
             .map(|dir| dir.join("config.json"));
         let mut auth_files = Vec::new();
         auth_files.extend(var("REGISTRY_AUTH_FILE"));
-        auth_files.extend(var("XDG_RUNTIME_DIR").map(|dir| dir.join("containers/auth.json")));
+        auth_files
+            .extend(var("XDG_RUNTIME_DIR").map(|dir| dir.join("containers").join("auth.json")));
         auth_files.extend(
             var("XDG_CONFIG_HOME")
                 .or_else(|| home.map(|home| home.join(".config")))
-                .map(|dir| dir.join("containers/auth.json")),
+                .map(|dir| dir.join("containers").join("auth.json")),
         );
         let helper_search_path = env("PATH").map(OsString::from);
         let mut keychain = Self {
@@ -166,7 +167,8 @@ impl Keychain {
         self
     }
 
-    /// Reads `IMGPULL_USERNAME`/`IMGPULL_PASSWORD` through `lookup` instead of not at all.
+    /// Reads `IMGPULL_USERNAME`/`IMGPULL_PASSWORD` through `lookup` (tests pass a map instead of
+    /// the process environment).
     #[must_use]
     pub fn with_env<F>(mut self, lookup: F) -> Self
     where
