@@ -32,9 +32,12 @@ pub struct DockerArchiveOptions {
 /// [`DockerArchiveOptions::uncompressed_layers`] is set; zstd layers are always decompressed, since
 /// engines before 23.0 cannot load them. A decompressed layer needs its size in its tar header
 /// before its data: the writer decompresses it twice, once to measure it and check its diff_id
-/// (so a bad layer fails before anything of it is written), and once to write it. This costs a
-/// second decompression (fast next to disk writes) but no temporary file, so it also works
-/// when streaming to a pipe.
+/// (so a bad layer fails before anything of it is written), and once to write it (checking it
+/// again). The alternative, inflating into a temporary file and copying that, was measured on a
+/// 256 MiB layer (45 MiB gzip): one inflate-and-hash pass takes 0.66–0.82 s, and the temporary
+/// file's write and read-back add 0.12–0.74 s when it stays in the page cache — no faster, and it
+/// needs free disk space beside the output and a second copy of each layer on disk. Two passes
+/// need neither, and work when streaming to a pipe.
 ///
 /// ```
 /// use imgpull_archive::{DockerArchiveOptions, DockerArchiveWriter};

@@ -103,7 +103,9 @@ impl<S: Sink> LayoutBuilder<S> {
         for (layer, diff_id) in doc.layers.iter().zip(diff_ids) {
             let written = self.layer(layer, diff_id.as_ref(), source, policy, docker)?;
             match (written.form, &diff_id) {
-                (LayerForm::Inflated(Compression::Zstd), Some(id)) => {
+                (LayerForm::Inflated(Compression::Zstd), Some(id))
+                    if policy == LayerPolicy::InflateZstd =>
+                {
                     notes.push(Note::ZstdInflated {
                         layer: layer.digest.clone(),
                         diff_id: id.clone(),

@@ -9,6 +9,9 @@ use tar::EntryType;
 
 use crate::error::ArchiveError;
 
+/// The tar block size.
+const BLOCK: u64 = 512;
+
 /// How many links may be followed to reach a file.
 const MAX_LINK_HOPS: usize = 32;
 
@@ -44,8 +47,10 @@ impl Members {
         };
         let mut archive = tar::Archive::new(BufReader::new(SeekAdapter(file)));
         let mut members = HashMap::new();
+        let mut end = 0;
         for entry in archive.entries_with_seek().map_err(tar_error)? {
             let entry = entry.map_err(tar_error)?;
+            end = (entry.raw_file_position() + entry.size()).next_multiple_of(BLOCK);
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let name = normalise(&raw).map_err(|reason| unsafe_member(&raw, reason))?;
             let kind = entry.header().entry_type();
@@ -87,6 +92,7 @@ impl Members {
                 return Err(unsafe_member(&raw, "the name appears twice".into()));
             }
         }
+        check_end_marker(file, end).map_err(tar_error)?;
         Ok(Self { members })
     }
 
@@ -117,6 +123,28 @@ impl Members {
     pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.members.keys().map(String::as_str)
     }
+}
+
+/// Checks that a zero block follows the last member at `end`, so that an archive cut short at a
+/// member boundary is not taken for a complete one. (POSIX asks for two zero blocks; one is
+/// accepted, as GNU tar does.)
+fn check_end_marker(file: &File, end: u64) -> std::io::Result<()> {
+    let mut block = [0_u8; BLOCK as usize];
+    let mut reader = SeekAdapter(file);
+    reader.seek(SeekFrom::Start(end))?;
+    reader.read_exact(&mut block).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("the archive ends at byte {end} without the end-of-archive zero block: it is truncated"),
+        )
+    })?;
+    if block.iter().any(|&b| b != 0) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unexpected data after the last member at byte {end}"),
+        ));
+    }
+    Ok(())
 }
 
 fn unsafe_member(member: &str, reason: String) -> ArchiveError {

@@ -111,7 +111,12 @@ fn members_are_deterministic_and_portable() {
     let mut source = MemorySource::new();
     image.add_to(&mut source);
     let tagged = image.archive_image(&["registry.example.com:5000/team/app:v1"]);
-    let (first, _) = write(std::slice::from_ref(&tagged), &source, DockerArchiveOptions::default()).unwrap();
+    let (first, _) = write(
+        std::slice::from_ref(&tagged),
+        &source,
+        DockerArchiveOptions::default(),
+    )
+    .unwrap();
     let (second, _) = write(&[tagged], &source, DockerArchiveOptions::default()).unwrap();
     assert_eq!(first, second, "the same input must give the same bytes");
 
@@ -423,11 +428,7 @@ fn a_source_with_a_wrong_size_or_content_is_an_integrity_error() {
     image.add_to(&mut source);
     source.insert_as(
         image.config_digest(),
-        image
-            .config
-            .iter()
-            .map(u8::to_ascii_uppercase)
-            .collect(),
+        image.config.iter().map(u8::to_ascii_uppercase).collect(),
     );
     let err = write(
         &[image.archive_image(&[])],

@@ -294,38 +294,63 @@ fn skopeo_reads_oci_layouts_and_archives() {
     );
 }
 
-/// `podman load` of a docker archive, where podman can run (as root, vfs storage).
+/// `podman load` of docker archives (gzip, zstd inflated, and uncompressed layers; several
+/// images in one archive), where podman can run (as root, vfs storage).
 #[test]
-fn podman_loads_a_docker_archive_where_it_runs() {
+fn podman_loads_docker_archives_where_it_runs() {
     if !enabled() {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
     let tmp = tmp.path();
     let image = TestImage::simple("podman", "linux/amd64", Stored::Gzip, true);
+    let oci = TestImage::simple("podman-oci", "linux/amd64", Stored::Gzip, false);
+    let zstd = TestImage::new(
+        "linux/amd64",
+        vec![Layer::new(
+            &[("z", b"zstd layer for podman")],
+            Stored::Zstd,
+            false,
+        )],
+        false,
+    );
     let mut source = MemorySource::new();
-    image.add_to(&mut source);
-    let path = tmp.join("podman.tar");
+    for test in [&image, &oci, &zstd] {
+        test.add_to(&mut source);
+    }
+    let multi = tmp.join("podman.tar");
     docker_archive(
-        &path,
-        &[image.archive_image(&["example.com/podman:1"])],
+        &multi,
+        &[
+            image.archive_image(&["example.com/podman:1"]),
+            oci.archive_image(&["podman-oci:2"]),
+            zstd.archive_image(&["podman-zstd:3"]),
+        ],
         &source,
         DockerArchiveOptions::default(),
     );
+    let raw = tmp.join("podman-raw.tar");
+    docker_archive(
+        &raw,
+        &[image.archive_image(&["podman-raw:4"])],
+        &source,
+        DockerArchiveOptions {
+            uncompressed_layers: true,
+        },
+    );
 
     let storage_conf = tmp.join("storage.conf");
+    let (root, run) = (tmp.join("root"), tmp.join("run"));
     std::fs::write(
         &storage_conf,
         format!(
             "[storage]\ndriver = \"vfs\"\nrunroot = \"{}\"\ngraphroot = \"{}\"\n",
-            tmp.join("run").display(),
-            tmp.join("root").display()
+            run.display(),
+            root.display()
         ),
     )
     .unwrap();
     let podman = |args: &[&str]| {
-        let root: PathBuf = tmp.join("root");
-        let run: PathBuf = tmp.join("run");
         Command::new("podman")
             .args(["--storage-driver", "vfs", "--root"])
             .arg(&root)
@@ -351,12 +376,15 @@ fn podman_loads_a_docker_archive_where_it_runs() {
             return;
         }
     }
-    let out = podman(&["load", "-i", path.to_str().unwrap()]).unwrap();
-    assert!(
-        out.status.success(),
-        "podman load failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for archive in [&multi, &raw] {
+        let out = podman(&["load", "-i", archive.to_str().unwrap()]).unwrap();
+        assert!(
+            out.status.success(),
+            "podman load {} failed: {}",
+            archive.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let out = podman(&[
         "images",
         "--no-trunc",
@@ -365,15 +393,20 @@ fn podman_loads_a_docker_archive_where_it_runs() {
     ])
     .unwrap();
     let listing = String::from_utf8_lossy(&out.stdout);
-    let id = image.config_digest();
-    assert!(
-        listing
-            .lines()
-            .any(|l| l.starts_with(&format!("{id} ")) || l.starts_with(&format!("{} ", id.hex()))),
-        "podman images: {listing}"
-    );
-    assert!(
-        listing.contains("example.com/podman:1"),
-        "podman images: {listing}"
-    );
+    // podman qualifies a short name with `localhost/` or `docker.io/library/`.
+    for (test, name) in [
+        (&image, "example.com/podman:1"),
+        (&oci, "podman-oci:2"),
+        (&zstd, "podman-zstd:3"),
+        (&image, "podman-raw:4"),
+    ] {
+        let id = test.config_digest();
+        let found = listing.lines().any(|line| {
+            line.split_once(' ').is_some_and(|(shown_id, shown_name)| {
+                (shown_id == id.to_string() || shown_id == id.hex())
+                    && (shown_name == name || shown_name.ends_with(&format!("/{name}")))
+            })
+        });
+        assert!(found, "podman images lacks {name} with ID {id}: {listing}");
+    }
 }

@@ -304,3 +304,37 @@ fn something_else_is_not_an_archive() {
     f.write_all(&[0xAB; 700]).unwrap();
     assert!(ArchiveReader::open(dir.path().join("junk")).is_err());
 }
+
+#[test]
+fn a_truncated_archive_is_an_error_never_a_panic() {
+    let image = TestImage::simple("cut", "linux/amd64", Stored::Gzip, true);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let mut writer = DockerArchiveWriter::new(Vec::new(), DockerArchiveOptions::default());
+    writer
+        .add_image(&image.archive_image(&["cut:1"]), &source)
+        .unwrap();
+    let tar = writer.finish().unwrap();
+    // The archive is complete with at least one of its two final zero blocks: cut at a member
+    // boundary before that (where what remains is a valid OCI layout), it is truncated.
+    let complete = tar.len() - 512;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.tar");
+    let mut cuts: Vec<usize> = (0..tar.len()).step_by(512).collect();
+    cuts.extend((0..tar.len()).step_by(997));
+    for cut in cuts {
+        fs::write(&path, &tar[..cut]).unwrap();
+        let verified = ArchiveReader::open(&path).and_then(|reader| {
+            reader.verify()?;
+            Ok(reader.images().to_vec())
+        });
+        if let Ok(images) = verified {
+            assert!(
+                cut >= complete,
+                "an archive cut at {cut} of {} was accepted",
+                tar.len()
+            );
+            assert_eq!(images[0].config.digest, image.config_digest());
+        }
+    }
+}
