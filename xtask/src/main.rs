@@ -3,6 +3,7 @@
 //! Run as `cargo xtask <command>`; `cargo xtask help` lists the commands. Everything CI does is
 //! here, in Rust, so that a developer's machine and CI run exactly the same steps.
 
+mod bench;
 mod dist;
 mod setup;
 mod shell;
@@ -25,6 +26,10 @@ commands:
   dist [--target TRIPLE]
                    release build (profile `dist`) packaged as target/dist/imgpull-<version>-<target>.tar.gz
                    (.zip for Windows) with README, LICENSE, completions and man page, plus SHA256SUMS
+  bench [--quick] [--runs N] [--fresh]
+                   time imgpull, skopeo, oci-client and curl pulling seeded images from a TLS
+                   registry on 127.0.0.1; table in target/bench/ (see docs/PERFORMANCE.md);
+                   --quick: tiny images, one run, only checks that the harness works
   help             this text
 ";
 
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         "setup" => setup::run(rest),
         "test" => test::run(rest),
         "dist" => dist::run(rest),
+        "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             Ok(())
