@@ -1,8 +1,10 @@
 //! Small file system helpers: atomic replacement, directory syncs, tolerant removal.
 
 use std::fs::{self, File};
-use std::io::{self, Write as _};
+use std::io::{self, Read, Write as _};
 use std::path::Path;
+
+use imgpull_reference::Hasher;
 
 use crate::error::{BlobstoreError, Result};
 
@@ -86,5 +88,21 @@ fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
+    }
+}
+
+/// Feeds everything `reader` yields to `hasher` through `buf`; returns the number of bytes.
+pub(crate) fn feed(mut reader: impl Read, hasher: &mut Hasher, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        match reader.read(buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
     }
 }

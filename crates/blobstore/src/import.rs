@@ -16,8 +16,9 @@ use serde::Serialize;
 
 use crate::diff_ids::DiffIdEntry;
 use crate::error::{BlobstoreError, Result};
+use crate::fsutil;
 use crate::store::Store;
-use crate::writer::{BUFFER_SIZE, Begin, BlobWriter};
+use crate::writer::{BUFFER_SIZE, BlobWriter};
 
 /// What [`Store::import`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -309,23 +310,14 @@ impl Importer<'_> {
 
     /// Begins a blob, counting it as present or added; `None` when present.
     fn begin(&mut self, digest: &Digest, size: u64) -> Result<Option<BlobWriter>> {
-        loop {
-            match self.store.begin(digest, size)? {
-                Begin::Present => {
-                    self.report.blobs_present += 1;
-                    return Ok(None);
-                }
-                // The archive is read from its start: a partial left by a download is dropped.
-                Begin::Write(writer) if writer.offset() > 0 => writer.discard()?,
-                Begin::Write(writer) => {
-                    self.report.blobs_added += 1;
-                    self.report.bytes_added += size;
-                    return Ok(Some(writer));
-                }
-                // Only `try_begin` reports busy; asking again is what waiting means.
-                Begin::Busy => {}
-            }
+        let writer = self.store.begin_from_start(digest, size)?;
+        if writer.is_some() {
+            self.report.blobs_added += 1;
+            self.report.bytes_added += size;
+        } else {
+            self.report.blobs_present += 1;
         }
+        Ok(writer)
     }
 
     /// The digest of the uncompressed content of a layer read from `compressed`.
@@ -335,15 +327,12 @@ impl Importer<'_> {
         layer: &ArchivedLayer,
     ) -> io::Result<Digest> {
         let mut hasher = layer.descriptor.digest.algorithm().hasher();
-        let mut decoder = layer.compression.decoder(compressed);
-        loop {
-            match decoder.read(&mut self.buf) {
-                Ok(0) => return Ok(hasher.finish()),
-                Ok(n) => hasher.update(&self.buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        fsutil::feed(
+            layer.compression.decoder(compressed),
+            &mut hasher,
+            &mut self.buf,
+        )?;
+        Ok(hasher.finish())
     }
 
     fn archive_error(&self, source: imgpull_archive::ArchiveError) -> BlobstoreError {

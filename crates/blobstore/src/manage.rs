@@ -2,11 +2,10 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use imgpull_reference::Digest;
+use imgpull_reference::{Digest, Hasher};
 use serde::{Serialize, Serializer};
 
 use crate::error::{BlobstoreError, Result};
@@ -362,16 +361,10 @@ pub(crate) fn collect_stale_partials(layout: &Layout, max_age: Duration) -> Resu
     Ok((count, bytes))
 }
 
-fn hash_file(path: &Path, mut hasher: imgpull_reference::Hasher, buf: &mut [u8]) -> Result<Digest> {
-    let mut file = File::open(path).map_err(BlobstoreError::io("open", path))?;
-    loop {
-        match file.read(buf) {
-            Ok(0) => return Ok(hasher.finish()),
-            Ok(n) => hasher.update(&buf[..n]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(BlobstoreError::io("read", path)(e)),
-        }
-    }
+fn hash_file(path: &Path, mut hasher: Hasher, buf: &mut [u8]) -> Result<Digest> {
+    let file = File::open(path).map_err(BlobstoreError::io("open", path))?;
+    fsutil::feed(file, &mut hasher, buf).map_err(BlobstoreError::io("read", path))?;
+    Ok(hasher.finish())
 }
 
 /// Moves a corrupt blob out of `blobs/` into the quarantine directory.

@@ -140,6 +140,36 @@ impl Store {
         }
     }
 
+    /// Stores a blob held in memory (a manifest or a config), verifying it like any other;
+    /// waits while another writer holds it. Returns whether it was added (`false`: it was
+    /// already stored).
+    pub fn put(&self, digest: &Digest, bytes: &[u8]) -> Result<bool> {
+        let Some(mut writer) = self.begin_from_start(digest, bytes.len() as u64)? else {
+            return Ok(false);
+        };
+        writer.write(bytes)?;
+        writer.commit()?;
+        Ok(true)
+    }
+
+    /// Like [`Store::begin`] for a source that is read from its start: a partial file left by
+    /// an earlier download is discarded. `None` when the blob is present.
+    pub(crate) fn begin_from_start(
+        &self,
+        digest: &Digest,
+        expected_size: u64,
+    ) -> Result<Option<BlobWriter>> {
+        loop {
+            match self.begin(digest, expected_size)? {
+                Begin::Present => return Ok(None),
+                Begin::Write(writer) if writer.offset() > 0 => writer.discard()?,
+                Begin::Write(writer) => return Ok(Some(writer)),
+                // Only `try_begin` reports busy; asking again is what waiting means.
+                Begin::Busy => {}
+            }
+        }
+    }
+
     /// Whether the blob is stored (and therefore verified).
     pub fn contains(&self, digest: &Digest) -> bool {
         self.layout.blob(digest).is_file()
@@ -202,7 +232,7 @@ fn init(layout: &Layout) -> Result<()> {
     fsutil::create_dir_all(root)?;
     let foreign = fsutil::list_dir(root)?
         .iter()
-        .any(|(name, _)| name != ".imgpull" && name != "oci-layout");
+        .any(|(name, _)| name != ".imgpull");
     if foreign && !layout.oci_layout().exists() {
         return Err(BlobstoreError::NotAStore {
             path: root.to_path_buf(),

@@ -235,18 +235,7 @@ impl io::Write for BlobWriter {
 fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> io::Result<u64> {
     file.seek(SeekFrom::Start(0))?;
     let mut buf = vec![0_u8; BUFFER_SIZE];
-    let mut reader = file.take(len);
-    let mut total = 0;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
+    fsutil::feed(file.take(len), hasher, &mut buf)
 }
 
 /// Makes a verified partial durable and visible: sync, read-only, rename into place, sync the

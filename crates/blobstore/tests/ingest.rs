@@ -331,3 +331,72 @@ fn a_temporary_store_is_removed_on_drop() {
     drop(store);
     assert!(!dir.exists());
 }
+
+#[test]
+fn put_stores_verified_bytes_once() {
+    let store = Store::temporary().unwrap();
+    let digest = Digest::sha256(b"{}");
+    assert!(store.put(&digest, b"{}").unwrap());
+    assert!(!store.put(&digest, b"{}").unwrap());
+    let wrong = Digest::sha256(b"[]");
+    assert!(store.put(&wrong, b"{}").unwrap_err().is_integrity());
+    assert!(!store.contains(&wrong));
+}
+
+#[test]
+fn the_store_serves_blobs_to_archive_writers() {
+    use imgpull_archive::BlobSource;
+    let store = Store::temporary().unwrap();
+    let data = content(999);
+    let digest = Digest::sha256(&data);
+    store.put(&digest, &data).unwrap();
+    let mut blob = BlobSource::open(&store, &digest).unwrap().unwrap();
+    assert_eq!(blob.size(), 999);
+    let mut read = Vec::new();
+    std::io::Read::read_to_end(&mut blob, &mut read).unwrap();
+    assert_eq!(read, data);
+    assert_eq!(BlobSource::path(&store, &digest), Some(store.path(&digest)));
+    let missing = Digest::sha256(b"missing");
+    assert!(BlobSource::open(&store, &missing).unwrap().is_none());
+    assert_eq!(BlobSource::path(&store, &missing), None);
+}
+
+mod resume {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// However a stream is chunked and wherever it is cut, resuming yields the blob.
+        #[test]
+        fn any_cut_and_chunking_resumes_to_the_same_blob(
+            len in 1_usize..200_000,
+            cut_permille in 0_usize..=1000,
+            chunk in 1_usize..70_000,
+        ) {
+            let store = Store::temporary().unwrap();
+            let data = content(len);
+            let digest = Digest::sha256(&data);
+            let cut = len * cut_permille / 1000;
+            {
+                let mut w = writer(&store, &digest, len as u64);
+                for part in data[..cut].chunks(chunk) {
+                    w.write(part).unwrap();
+                }
+            }
+            if cut == len {
+                // A complete partial is verified and published by `begin` itself.
+                prop_assert!(matches!(store.begin(&digest, len as u64).unwrap(), Begin::Present));
+            } else {
+                let mut w = writer(&store, &digest, len as u64);
+                prop_assert_eq!(w.offset(), cut as u64);
+                for part in data[cut..].chunks(chunk) {
+                    w.write(part).unwrap();
+                }
+                w.commit().unwrap();
+            }
+            prop_assert_eq!(fs::read(store.path(&digest)).unwrap(), data);
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::Path;
 
-use imgpull_blobstore::{Begin, Store};
+use imgpull_blobstore::Store;
 use imgpull_reference::{Descriptor, Digest, media_types};
 
 /// A blob and its bytes.
@@ -106,14 +106,7 @@ impl TestImage {
 /// Stores `bytes` and returns their digest.
 pub fn put(store: &Store, bytes: &[u8]) -> Digest {
     let digest = Digest::sha256(bytes);
-    match store.begin(&digest, bytes.len() as u64).unwrap() {
-        Begin::Present => {}
-        Begin::Write(mut w) => {
-            w.write(bytes).unwrap();
-            w.commit().unwrap();
-        }
-        Begin::Busy => unreachable!("begin waits"),
-    }
+    store.put(&digest, bytes).unwrap();
     digest
 }
 
