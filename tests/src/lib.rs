@@ -61,6 +61,7 @@
 //! line (passwords masked) and its stderr.
 
 pub mod error;
+pub mod fake;
 mod http;
 pub mod image;
 pub mod pki;

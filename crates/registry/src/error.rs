@@ -460,26 +460,46 @@ fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Whether a transport error is transient: connection failures, timeouts, resets and
-/// truncated bodies are; TLS certificate errors and malformed requests are not.
+/// bodies that break off are; TLS errors (a bad certificate stays bad) and requests that
+/// cannot be built are not. The whole `source()` chain is examined, because the HTTP
+/// client wraps a broken body in other error kinds.
 fn is_transient(error: &reqwest::Error) -> bool {
-    if error.is_builder() || error.is_redirect() || error.is_decode() {
+    if error.is_builder() || error.is_redirect() {
         return false;
     }
+    let mut transient = false;
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(err) = current {
         if err.downcast_ref::<rustls::Error>().is_some() {
             return false;
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io
+        if let Some(reqwest_error) = err.downcast_ref::<reqwest::Error>() {
+            transient |= reqwest_error.is_connect()
+                || reqwest_error.is_timeout()
+                || reqwest_error.is_request()
+                || reqwest_error.is_body();
+        }
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io
                 .get_ref()
                 .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            return false;
+            {
+                return false;
+            }
+            transient |= matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted
+            );
         }
         current = err.source();
     }
-    error.is_connect() || error.is_timeout() || error.is_request() || error.is_body()
+    transient
 }
 
 #[cfg(test)]

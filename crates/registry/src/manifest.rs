@@ -378,7 +378,6 @@ fn check_manifest(
     expected: Option<&Digest>,
     bytes: Vec<u8>,
 ) -> Result<Manifest, RegistryError> {
-    let media_type = manifest_media_type(reference, url, content_type, &bytes)?;
     let digest = match expected {
         Some(expected) => {
             let actual = Digest::compute(expected.algorithm(), &bytes);
@@ -413,6 +412,7 @@ fn check_manifest(
             None => Digest::sha256(&bytes),
         },
     };
+    let media_type = manifest_media_type(reference, url, content_type, &bytes)?;
     Ok(Manifest {
         bytes,
         digest,

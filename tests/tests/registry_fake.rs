@@ -1,0 +1,966 @@
+//! `imgpull-registry` against the wiremock fake registry: the auth shapes of the big
+//! registries, retries, resume, redirects, platform resolution, size and digest checks,
+//! mirrors and tag pagination.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::time::{Duration, Instant};
+
+use imgpull_auth::{Credential, Keychain};
+use imgpull_reference::{Descriptor, Digest, Platform, Reference, media_types};
+use imgpull_registry::{
+    Client, ClientBuilder, ErrorKind, PlatformChoice, RegistryError, RetryPolicy,
+};
+use imgpull_tests::fake::{
+    CutConnection, FakeAuth, FakeCdn, FakeRegistry, FakeTokenRealm, Fault, RealmConfig,
+};
+use wiremock::Request;
+
+fn builder() -> ClientBuilder {
+    ClientBuilder::new().retry_policy(RetryPolicy::fast())
+}
+
+fn client() -> Client {
+    builder().build().unwrap()
+}
+
+fn client_with(registry: &str, credential: Credential) -> Client {
+    builder()
+        .keychain(Keychain::new().with_explicit(registry, credential))
+        .build()
+        .unwrap()
+}
+
+fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| u8::try_from((i * 31 + usize::from(seed)) % 251).unwrap())
+        .collect()
+}
+
+fn amd64() -> Platform {
+    Platform::parse("linux/amd64").unwrap()
+}
+
+fn header<'a>(request: &'a Request, name: &str) -> Option<&'a str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn download_all(
+    client: &Client,
+    reference: &Reference,
+    descriptor: &Descriptor,
+    offset: u64,
+) -> Result<Vec<u8>, RegistryError> {
+    let mut received = Vec::new();
+    client
+        .download(reference, descriptor, offset, |chunk: &[u8]| {
+            received.extend_from_slice(chunk);
+            Ok::<(), std::io::Error>(())
+        })
+        .await?;
+    Ok(received)
+}
+
+/// Pulls an image the way the cli does: resolve for linux/amd64, then every layer.
+async fn pull(client: &Client, reference: &Reference) -> Result<Vec<Vec<u8>>, RegistryError> {
+    let images = client
+        .resolve(reference, &PlatformChoice::Exact(amd64()))
+        .await?;
+    let mut layers = Vec::new();
+    for layer in &images[0].layers {
+        layers.push(download_all(client, reference, layer, 0).await?);
+    }
+    Ok(layers)
+}
+
+// ---------------------------------------------------------------------------------------
+// Auth shapes of real registries
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn docker_hub_anonymous_pull_of_public_repository_uses_one_token() {
+    let realm =
+        FakeTokenRealm::start(RealmConfig::new("registry.docker.io").public("library/alpine"))
+            .await;
+    let registry = FakeRegistry::with_auth(realm.auth(false)).await;
+    let layers = vec![data(1000, 1), data(2000, 2)];
+    registry.push_image("library/alpine", Some("3.20"), &amd64(), &layers);
+    let client = client();
+
+    let pulled = pull(&client, &registry.reference("library/alpine:3.20"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+    let token_requests = realm.requests().await;
+    assert_eq!(token_requests.len(), 1, "one token for the whole pull");
+    let query = token_requests[0].url.query().unwrap();
+    assert!(query.contains("service=registry.docker.io"), "{query}");
+    assert!(
+        query.contains("scope=repository%3Alibrary%2Falpine%3Apull"),
+        "{query}"
+    );
+    assert!(header(&token_requests[0], "authorization").is_none());
+}
+
+#[tokio::test]
+async fn docker_hub_private_repository_without_credentials_is_auth_error_with_hint() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("registry.docker.io")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    registry.push_image("library/secret", Some("v1"), &amd64(), &[data(10, 1)]);
+
+    let error = client()
+        .manifest(&registry.reference("library/secret:v1"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Auth);
+    assert_eq!(error.status(), Some(401));
+    let message = error.to_string();
+    assert!(message.contains("for library/secret"), "{message}");
+    assert!(message.contains("may require --username"), "{message}");
+    // The first token, then exactly one re-authentication: no retry storm.
+    assert_eq!(registry.requests_to("/manifests/v1").await.len(), 2);
+    assert_eq!(realm.requests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn ghcr_bearer_with_scope_in_challenge_and_personal_access_token() {
+    let realm =
+        FakeTokenRealm::start(RealmConfig::new("ghcr.io").user("octocat", "ghp_token")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let layers = vec![data(4096, 3)];
+    registry.push_image("octocat/app", Some("main"), &amd64(), &layers);
+    let client = client_with(&registry.host(), Credential::basic("octocat", "ghp_token"));
+
+    let pulled = pull(&client, &registry.reference("octocat/app:main"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+    let token_requests = realm.requests().await;
+    assert_eq!(token_requests.len(), 1);
+    assert!(
+        header(&token_requests[0], "authorization")
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    // The registry itself only ever sees the bearer token.
+    for request in registry.requests().await {
+        if let Some(authorization) = header(&request, "authorization") {
+            assert!(
+                authorization.starts_with("Bearer fake-token-"),
+                "{authorization}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn quay_bearer_with_robot_credentials_sends_account() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("quay.io").user("org+robot", "R0B0T")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(false)).await;
+    registry.push_image("org/app", Some("latest"), &amd64(), &[data(100, 4)]);
+    let client = client_with(&registry.host(), Credential::basic("org+robot", "R0B0T"));
+
+    pull(&client, &registry.reference("org/app")).await.unwrap();
+
+    let token_requests = realm.requests().await;
+    let query = token_requests[0].url.query().unwrap();
+    assert!(query.contains("account=org%2Brobot"), "{query}");
+}
+
+#[tokio::test]
+async fn harbor_robot_account_with_dollar_in_name() {
+    let realm = FakeTokenRealm::start(
+        RealmConfig::new("harbor-registry").user("robot$project+ci", "s3cret"),
+    )
+    .await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let layers = vec![data(500, 5)];
+    registry.push_image("project/app", Some("1.0"), &amd64(), &layers);
+    let client = client_with(
+        &registry.host(),
+        Credential::basic("robot$project+ci", "s3cret"),
+    );
+
+    let pulled = pull(&client, &registry.reference("project/app:1.0"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+}
+
+/// An ECR-shaped host name pinned to the fake (ECR detection goes by host name).
+async fn ecr_registry() -> (FakeRegistry, String, Client) {
+    let registry = FakeRegistry::with_auth(FakeAuth::Basic {
+        username: "AWS".into(),
+        password: "ecr-token".into(),
+        realm: "https://123456789012.dkr.ecr.us-east-1.amazonaws.com/".into(),
+    })
+    .await;
+    let port = registry.host().rsplit_once(':').unwrap().1.to_owned();
+    let host = format!("123456789012.dkr.ecr.us-east-1.amazonaws.com:{port}");
+    let client = builder()
+        .resolve(
+            "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+        )
+        .insecure_registry(host.clone())
+        .keychain(Keychain::new().with_explicit(&host, Credential::basic("AWS", "ecr-token")))
+        .build()
+        .unwrap();
+    (registry, host, client)
+}
+
+#[tokio::test]
+async fn ecr_basic_auth() {
+    let (registry, host, client) = ecr_registry().await;
+    let layers = vec![data(300, 6)];
+    registry.push_image("team/service", Some("prod"), &amd64(), &layers);
+    let reference = Reference::parse(&format!("{host}/team/service:prod")).unwrap();
+
+    let pulled = pull(&client, &reference).await.unwrap();
+
+    assert_eq!(pulled, layers);
+    let expected = format!("Basic {}", "QVdTOmVjci10b2tlbg=="); // base64("AWS:ecr-token")
+    for request in registry.requests_to("/manifests/prod").await {
+        assert_eq!(header(&request, "authorization"), Some(expected.as_str()));
+    }
+}
+
+#[tokio::test]
+async fn ecr_expired_token_403_reauthenticates_once() {
+    let (registry, host, client) = ecr_registry().await;
+    registry.push_image("team/service", Some("prod"), &amd64(), &[data(300, 7)]);
+    let reference = Reference::parse(&format!("{host}/team/service:prod")).unwrap();
+
+    // One expired answer: the credential is looked up again and the request resent once.
+    registry.inject("/manifests/prod", Fault::ExpiredToken, 1);
+    client.manifest(&reference).await.unwrap();
+    assert_eq!(registry.requests_to("/manifests/prod").await.len(), 2);
+
+    // A credential that stays expired: exactly one re-authentication, then an auth error.
+    registry.inject("/manifests/prod", Fault::ExpiredToken, usize::MAX);
+    let error = client.manifest(&reference).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Auth);
+    assert_eq!(error.status(), Some(403));
+    assert_eq!(registry.requests_to("/manifests/prod").await.len(), 4);
+}
+
+#[tokio::test]
+async fn acr_identity_token_uses_oauth2_refresh_grant() {
+    let realm = FakeTokenRealm::start(
+        RealmConfig::new("myreg.azurecr.io")
+            .refresh_token("acr-refresh-token")
+            .access_token_only(),
+    )
+    .await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let layers = vec![data(800, 8)];
+    registry.push_image("app", Some("v2"), &amd64(), &layers);
+    let client = client_with(
+        &registry.host(),
+        Credential::IdentityToken("acr-refresh-token".into()),
+    );
+
+    let pulled = pull(&client, &registry.reference("app:v2")).await.unwrap();
+
+    assert_eq!(pulled, layers);
+    let token_requests = realm.requests().await;
+    assert_eq!(token_requests.len(), 1);
+    assert_eq!(token_requests[0].method.as_str(), "POST");
+    let body = String::from_utf8(token_requests[0].body.clone()).unwrap();
+    assert!(body.contains("grant_type=refresh_token"), "{body}");
+    assert!(body.contains("refresh_token=acr-refresh-token"), "{body}");
+}
+
+#[tokio::test]
+async fn oauth2_password_grant_when_realm_refuses_get() {
+    let realm =
+        FakeTokenRealm::start(RealmConfig::new("svc").user("alice", "pw").post_only()).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    registry.push_image("alice/app", Some("x"), &amd64(), &[data(10, 9)]);
+    let client = client_with(&registry.host(), Credential::basic("alice", "pw"));
+
+    client
+        .manifest(&registry.reference("alice/app:x"))
+        .await
+        .unwrap();
+
+    let methods: Vec<String> = realm
+        .requests()
+        .await
+        .iter()
+        .map(|r| r.method.to_string())
+        .collect();
+    assert_eq!(methods, ["GET", "POST"]);
+}
+
+#[tokio::test]
+async fn wrong_password_is_auth_error_without_retry_storm() {
+    // Bearer: the realm refuses the credentials once; nothing is retried.
+    let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("alice", "right")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    registry.push_image("alice/app", Some("x"), &amd64(), &[data(10, 10)]);
+    let client = client_with(&registry.host(), Credential::basic("alice", "wrong"));
+    let error = client
+        .manifest(&registry.reference("alice/app:x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Auth, "{error}");
+    assert_eq!(realm.requests().await.len(), 1);
+    assert!(registry.requests_to("/manifests/x").await.is_empty());
+
+    // Basic: the registry refuses the credentials once; they are not resent.
+    let basic = FakeRegistry::with_auth(FakeAuth::Basic {
+        username: "alice".into(),
+        password: "right".into(),
+        realm: "basic".into(),
+    })
+    .await;
+    basic.push_image("alice/app", Some("x"), &amd64(), &[data(10, 10)]);
+    let client = client_with(&basic.host(), Credential::basic("alice", "wrong"));
+    let error = client
+        .manifest(&basic.reference("alice/app:x"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Auth);
+    assert!(
+        error.to_string().contains("rejected the credentials"),
+        "{error}"
+    );
+    assert_eq!(basic.requests_to("/manifests/x").await.len(), 1);
+}
+
+#[tokio::test]
+async fn bearer_token_revoked_mid_pull_is_renewed_once() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("svc").public("lib/app")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let image = registry.push_image("lib/app", Some("1"), &amd64(), &[data(5000, 11)]);
+    let client = client();
+    let reference = registry.reference("lib/app:1");
+    client.manifest(&reference).await.unwrap();
+
+    realm.tokens().revoke_all(); // the token "expires" during the pull
+    let layer = download_all(&client, &reference, &image.layers[0], 0)
+        .await
+        .unwrap();
+
+    assert_eq!(layer, data(5000, 11));
+    assert_eq!(realm.requests().await.len(), 2);
+}
+
+#[tokio::test]
+async fn redirect_to_cdn_drops_authorization() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("u", "p")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let cdn = FakeCdn::start().await;
+    let bytes = data(10_000, 12);
+    let image = registry.push_image("org/app", Some("1"), &amd64(), &[bytes.clone()]);
+    let location = cdn.serve("layer", bytes.clone());
+    registry.inject(
+        &image.layers[0].digest.to_string(),
+        Fault::RedirectTo(location),
+        1,
+    );
+    let client = client_with(&registry.host(), Credential::basic("u", "p"));
+
+    let layer = download_all(
+        &client,
+        &registry.reference("org/app:1"),
+        &image.layers[0],
+        0,
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(layer, bytes);
+    let blob_requests = registry
+        .requests_to(&format!("/blobs/{}", image.layers[0].digest))
+        .await;
+    assert!(
+        header(&blob_requests[0], "authorization")
+            .unwrap()
+            .starts_with("Bearer ")
+    );
+    let cdn_requests = cdn.requests().await;
+    assert_eq!(cdn_requests.len(), 1);
+    assert!(
+        header(&cdn_requests[0], "authorization").is_none(),
+        "the registry's token leaked to the CDN"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Retries and resume
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_status_400_to_599_is_retried_only_when_transient() {
+    let registry = FakeRegistry::start().await;
+    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, data(10, 13));
+    let client = builder()
+        .retry_policy(RetryPolicy::fast().with_max_attempts(3))
+        .build()
+        .unwrap();
+    let mut retried = Vec::new();
+    for status in 400..=599_u16 {
+        let repository = format!("status/s{status}");
+        registry.inject(
+            &format!("/{repository}/blobs/"),
+            Fault::Status(status),
+            usize::MAX,
+        );
+        let reference = registry.reference(&repository);
+        let error = client.blob(&reference, &descriptor, 0).await.unwrap_err();
+        assert_eq!(error.status(), Some(status), "{error}");
+        let attempts = registry
+            .requests_to(&format!("/{repository}/blobs/{}", descriptor.digest))
+            .await
+            .len();
+        match attempts {
+            1 => {}
+            3 => retried.push(status),
+            other => panic!("status {status}: {other} attempts"),
+        }
+    }
+    assert_eq!(retried, [408, 429, 500, 502, 503, 504]);
+}
+
+#[tokio::test]
+async fn cut_blob_download_resumes_with_range() {
+    let registry = FakeRegistry::start().await;
+    let bytes = data(1 << 20, 14);
+    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let cut = 300_000;
+    registry.inject("/blobs/", Fault::Truncate(cut), 1);
+
+    let received = download_all(&client(), &registry.reference("r/blob"), &descriptor, 0)
+        .await
+        .unwrap();
+
+    assert_eq!(received, bytes);
+    let requests = registry
+        .requests_to(&format!("/blobs/{}", descriptor.digest))
+        .await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(header(&requests[0], "range"), None);
+    assert_eq!(
+        header(&requests[1], "range"),
+        Some(format!("bytes={cut}-").as_str())
+    );
+}
+
+#[tokio::test]
+async fn connection_cut_mid_body_resumes_with_range() {
+    let registry = FakeRegistry::start().await;
+    let bytes = data(1 << 20, 27);
+    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let cut = 200_000;
+    let cutter = CutConnection::start(bytes.clone(), cut).unwrap();
+    registry.inject("/blobs/", Fault::RedirectTo(cutter.url().to_owned()), 1);
+
+    let received = download_all(&client(), &registry.reference("r/blob"), &descriptor, 0)
+        .await
+        .unwrap();
+
+    assert_eq!(received, bytes);
+    assert_eq!(cutter.served(), 1);
+    let requests = registry
+        .requests_to(&format!("/blobs/{}", descriptor.digest))
+        .await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        header(&requests[1], "range"),
+        Some(format!("bytes={cut}-").as_str())
+    );
+}
+
+#[tokio::test]
+async fn download_from_an_offset_sends_range_and_checks_content_range() {
+    let registry = FakeRegistry::start().await;
+    let bytes = data(50_000, 15);
+    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let reference = registry.reference("r/blob");
+    let client = client();
+
+    let stream = client.blob(&reference, &descriptor, 1234).await.unwrap();
+    assert_eq!(stream.start_offset(), 1234);
+    drop(stream);
+    let tail = download_all(&client, &reference, &descriptor, 1234)
+        .await
+        .unwrap();
+    assert_eq!(tail, bytes[1234..]);
+
+    registry.inject("/blobs/", Fault::WrongContentRange, 1);
+    let error = client
+        .blob(&reference, &descriptor, 1234)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+}
+
+#[tokio::test]
+async fn range_ignored_restarts_from_zero_and_skips_received_bytes() {
+    let registry = FakeRegistry::start().await;
+    let bytes = data(40_000, 16);
+    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let reference = registry.reference("r/blob");
+    let client = client();
+
+    registry.inject("/blobs/", Fault::IgnoreRange, 1);
+    let stream = client.blob(&reference, &descriptor, 1000).await.unwrap();
+    assert_eq!(stream.start_offset(), 0, "a 200 answer starts at zero");
+    drop(stream);
+
+    registry.inject("/blobs/", Fault::IgnoreRange, 1);
+    let tail = download_all(&client, &reference, &descriptor, 1000)
+        .await
+        .unwrap();
+    assert_eq!(tail, bytes[1000..]);
+}
+
+#[tokio::test]
+async fn retry_after_one_second_is_honoured() {
+    let registry = FakeRegistry::start().await;
+    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 17)]);
+    registry.inject("/manifests/t", Fault::StatusRetryAfter(429, "1".into()), 1);
+    let client = client();
+
+    let started = Instant::now();
+    client
+        .manifest(&registry.reference("r/app:t"))
+        .await
+        .unwrap();
+
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(registry.requests_to("/manifests/t").await.len(), 2);
+}
+
+#[tokio::test]
+async fn rate_limit_beyond_the_retry_budget_is_rate_limited_error() {
+    let registry = FakeRegistry::start().await;
+    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 18)]);
+    registry.inject(
+        "/manifests/t",
+        Fault::StatusRetryAfter(429, "3600".into()),
+        usize::MAX,
+    );
+
+    let error = client()
+        .manifest(&registry.reference("r/app:t"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::RateLimited);
+    assert!(
+        error.to_string().contains("429 Too Many Requests"),
+        "{error}"
+    );
+    assert_eq!(registry.requests_to("/manifests/t").await.len(), 1);
+}
+
+#[tokio::test]
+async fn transient_5xx_then_success() {
+    let registry = FakeRegistry::start().await;
+    let layers = vec![data(2000, 19)];
+    registry.push_image("r/app", Some("t"), &amd64(), &layers);
+    registry.inject("/manifests/", Fault::Status(503), 2);
+    registry.inject("/blobs/", Fault::Status(502), 1);
+
+    let pulled = pull(&client(), &registry.reference("r/app:t"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+}
+
+// ---------------------------------------------------------------------------------------
+// Integrity
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn corrupted_blob_fails_digest_check() {
+    let registry = FakeRegistry::start().await;
+    let descriptor = registry.push_blob(media_types::OCI_IMAGE_CONFIG, data(100, 20));
+    registry.inject("/blobs/", Fault::CorruptBytes, 1);
+
+    let error = client()
+        .blob_bytes(&registry.reference("r/app"), &descriptor, 1 << 20)
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Integrity);
+    assert!(
+        matches!(error, RegistryError::DigestMismatch { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn wrong_docker_content_digest_is_rejected() {
+    let registry = FakeRegistry::start().await;
+    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 21)]);
+    registry.inject("/manifests/t", Fault::WrongDigestHeader, 1);
+
+    let error = client()
+        .manifest(&registry.reference("r/app:t"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+}
+
+#[tokio::test]
+async fn manifest_by_digest_must_hash_to_it() {
+    let registry = FakeRegistry::start().await;
+    let image = registry.push_image("r/app", None, &amd64(), &[data(10, 22)]);
+    let reference = registry.reference(&format!("r/app@{}", image.descriptor.digest));
+    let client = client();
+
+    let manifest = client.manifest(&reference).await.unwrap();
+    assert_eq!(manifest.digest, image.descriptor.digest);
+    assert_eq!(manifest.bytes, image.manifest);
+
+    registry.inject("/manifests/", Fault::CorruptBytes, 1);
+    let error = client.manifest(&reference).await.unwrap_err();
+    assert!(
+        matches!(error, RegistryError::DigestMismatch { .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn manifest_cut_mid_body_is_retried() {
+    let registry = FakeRegistry::start().await;
+    let image = registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 23)]);
+    let cutter = CutConnection::start(image.manifest.clone(), 20).unwrap();
+    registry.inject(
+        "/manifests/t",
+        Fault::RedirectTo(cutter.url().to_owned()),
+        1,
+    );
+
+    let manifest = client()
+        .manifest(&registry.reference("r/app:t"))
+        .await
+        .unwrap();
+
+    assert_eq!(manifest.bytes, image.manifest);
+    assert_eq!(cutter.served(), 1);
+    assert_eq!(registry.requests_to("/manifests/t").await.len(), 2);
+}
+
+#[tokio::test]
+async fn manifest_shorter_than_its_digest_is_integrity_error() {
+    let registry = FakeRegistry::start().await;
+    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 23)]);
+    registry.inject("/manifests/t", Fault::Truncate(20), 1);
+
+    let error = client()
+        .manifest(&registry.reference("r/app:t"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+}
+
+#[tokio::test]
+async fn schema1_manifest_is_refused_with_a_clear_error() {
+    let registry = FakeRegistry::start().await;
+    registry.push_manifest(
+        "old/app",
+        Some("v1"),
+        media_types::DOCKER_MANIFEST_V1_SIGNED,
+        br#"{"schemaVersion":1,"name":"old/app","tag":"v1","fsLayers":[],"history":[]}"#.to_vec(),
+    );
+
+    let error = client()
+        .manifest(&registry.reference("old/app:v1"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Invalid);
+    assert!(
+        error.to_string().contains("schema1 images are deprecated"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn manifest_larger_than_4_mib_is_refused() {
+    let registry = FakeRegistry::start().await;
+    let padding = "x".repeat(4 * 1024 * 1024);
+    let huge = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[],"annotations":{{"pad":"{padding}"}}}}"#,
+        media_types::OCI_IMAGE_INDEX
+    );
+    registry.push_manifest(
+        "big/app",
+        Some("t"),
+        media_types::OCI_IMAGE_INDEX,
+        huge.into_bytes(),
+    );
+
+    let error = client()
+        .manifest(&registry.reference("big/app:t"))
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, RegistryError::TooLarge { .. }), "{error}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Platform resolution
+// ---------------------------------------------------------------------------------------
+
+async fn multi_platform() -> (FakeRegistry, Vec<imgpull_tests::fake::FakeImage>) {
+    let registry = FakeRegistry::start().await;
+    let mut entries = Vec::new();
+    let mut images = Vec::new();
+    for (i, platform) in ["linux/amd64", "linux/arm/v7", "linux/arm64/v8"]
+        .iter()
+        .enumerate()
+    {
+        let platform = Platform::parse(platform).unwrap();
+        let image = registry.push_image(
+            "multi/app",
+            None,
+            &platform,
+            &[data(100 + i, u8::try_from(i).unwrap())],
+        );
+        entries.push(image.descriptor.clone());
+        entries.push(registry.push_attestation("multi/app", &image));
+        images.push(image);
+    }
+    registry.push_index("multi/app", Some("1"), &entries);
+    (registry, images)
+}
+
+#[tokio::test]
+async fn index_with_attestations_resolves_arm_v7() {
+    let (registry, images) = multi_platform().await;
+    let reference = registry.reference("multi/app:1");
+    let client = client();
+
+    for requested in ["linux/arm/v7", "linux/arm", "linux/armhf"] {
+        let resolved = client
+            .resolve(
+                &reference,
+                &PlatformChoice::Exact(Platform::parse(requested).unwrap()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resolved.len(), 1);
+        let image = &resolved[0];
+        assert_eq!(
+            image.manifest.digest, images[1].descriptor.digest,
+            "{requested}"
+        );
+        assert_eq!(
+            image.platform.as_ref().unwrap().variant.as_deref(),
+            Some("v7")
+        );
+        assert_eq!(image.config_bytes, images[1].config_bytes);
+        assert_eq!(image.layers, images[1].layers);
+        assert!(image.index.as_ref().unwrap().is_index());
+    }
+}
+
+#[tokio::test]
+async fn all_platforms_skip_attestations() {
+    let (registry, images) = multi_platform().await;
+
+    let resolved = client()
+        .resolve(&registry.reference("multi/app:1"), &PlatformChoice::All)
+        .await
+        .unwrap();
+
+    let digests: Vec<&Digest> = resolved.iter().map(|i| &i.manifest.digest).collect();
+    let expected: Vec<&Digest> = images.iter().map(|i| &i.descriptor.digest).collect();
+    assert_eq!(digests, expected);
+}
+
+#[tokio::test]
+async fn no_matching_platform_lists_available_platforms() {
+    let (registry, _) = multi_platform().await;
+
+    let error = client()
+        .resolve(
+            &registry.reference("multi/app:1"),
+            &PlatformChoice::Exact(Platform::parse("linux/s390x").unwrap()),
+        )
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    let message = error.to_string();
+    assert!(
+        message.contains("linux/amd64, linux/arm/v7, linux/arm64"),
+        "{message}"
+    );
+    assert!(!message.contains("unknown"), "{message}");
+}
+
+#[tokio::test]
+async fn single_manifest_for_another_platform_is_an_error() {
+    let registry = FakeRegistry::start().await;
+    registry.push_image(
+        "one/app",
+        Some("t"),
+        &Platform::parse("linux/arm64").unwrap(),
+        &[data(1, 1)],
+    );
+    let reference = registry.reference("one/app:t");
+    let client = client();
+
+    let error = client
+        .resolve(&reference, &PlatformChoice::Exact(amd64()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RegistryError::PlatformMismatch { .. }),
+        "{error}"
+    );
+
+    let resolved = client
+        .resolve(
+            &reference,
+            &PlatformChoice::Exact(Platform::parse("linux/arm64/v8").unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        resolved[0].platform,
+        Some(Platform::parse("linux/arm64").unwrap())
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Mirrors, foreign layers, tags
+// ---------------------------------------------------------------------------------------
+
+fn closed_port_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+#[tokio::test]
+async fn mirrors_fall_through_to_upstream() {
+    let upstream = FakeRegistry::start().await;
+    let layers = vec![data(700, 24)];
+    upstream.push_image("lib/app", Some("1"), &amd64(), &layers);
+    let empty_mirror = FakeRegistry::start().await;
+    let client = builder()
+        .mirror(upstream.host(), closed_port_url())
+        .mirror(upstream.host(), empty_mirror.uri())
+        .build()
+        .unwrap();
+
+    let pulled = pull(&client, &upstream.reference("lib/app:1"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+    assert_eq!(empty_mirror.requests_to("/manifests/1").await.len(), 1);
+    assert_eq!(upstream.requests_to("/manifests/1").await.len(), 1);
+}
+
+#[tokio::test]
+async fn mirror_with_the_content_serves_it() {
+    let upstream = FakeRegistry::start().await;
+    let mirror = FakeRegistry::start().await;
+    let layers = vec![data(700, 25)];
+    mirror.push_image("lib/app", Some("1"), &amd64(), &layers);
+    let client = builder()
+        .mirror(upstream.host(), mirror.uri())
+        .build()
+        .unwrap();
+
+    let pulled = pull(&client, &upstream.reference("lib/app:1"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+    assert!(upstream.requests().await.is_empty());
+}
+
+#[tokio::test]
+async fn foreign_layer_urls_are_tried_after_the_registry_without_credentials() {
+    let registry = FakeRegistry::with_auth(FakeAuth::Basic {
+        username: "u".into(),
+        password: "p".into(),
+        realm: "r".into(),
+    })
+    .await;
+    let cdn = FakeCdn::start().await;
+    let bytes = data(3000, 26);
+    let mut descriptor = Descriptor::new(
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
+        Digest::sha256(&bytes),
+        bytes.len() as u64,
+    );
+    descriptor.urls = vec![cdn.serve("foreign", bytes.clone())];
+    let client = client_with(&registry.host(), Credential::basic("u", "p"));
+
+    let received = download_all(&client, &registry.reference("win/app"), &descriptor, 0)
+        .await
+        .unwrap();
+
+    assert_eq!(received, bytes);
+    assert_eq!(
+        registry
+            .requests_to(&format!("/blobs/{}", descriptor.digest))
+            .await
+            .len(),
+        1
+    );
+    let cdn_requests = cdn.requests().await;
+    assert!(header(&cdn_requests[0], "authorization").is_none());
+}
+
+#[tokio::test]
+async fn tag_list_follows_link_pagination() {
+    let registry = FakeRegistry::start().await;
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let tag = format!("v{i}");
+        registry.push_manifest(
+            "paged/app",
+            Some(&tag),
+            media_types::OCI_IMAGE_INDEX,
+            format!("{{\"n\":{i}}}").into_bytes(),
+        );
+        expected.push(tag);
+    }
+    registry.set_tag_page_size(3);
+
+    let tags = client()
+        .tags(&registry.reference("paged/app"))
+        .await
+        .unwrap();
+
+    assert_eq!(tags, expected);
+    assert_eq!(registry.requests_to("/tags/list").await.len(), 3);
+}
+
+#[tokio::test]
+async fn unknown_manifest_is_not_found() {
+    let registry = FakeRegistry::start().await;
+
+    let error = client()
+        .manifest(&registry.reference("nope/app:t"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    assert_eq!(error.registry_errors()[0].code, "MANIFEST_UNKNOWN");
+}
