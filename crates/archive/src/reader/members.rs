@@ -10,7 +10,7 @@ use tar::EntryType;
 use crate::error::ArchiveError;
 
 /// The tar block size.
-const BLOCK: u64 = 512;
+const BLOCK: usize = 512;
 
 /// How many links may be followed to reach a file.
 const MAX_LINK_HOPS: usize = 32;
@@ -50,7 +50,7 @@ impl Members {
         let mut end = 0;
         for entry in archive.entries_with_seek().map_err(tar_error)? {
             let entry = entry.map_err(tar_error)?;
-            end = (entry.raw_file_position() + entry.size()).next_multiple_of(BLOCK);
+            end = (entry.raw_file_position() + entry.size()).next_multiple_of(BLOCK as u64);
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
             let name = normalise(&raw).map_err(|reason| unsafe_member(&raw, reason))?;
             let kind = entry.header().entry_type();
@@ -129,7 +129,7 @@ impl Members {
 /// member boundary is not taken for a complete one. (POSIX asks for two zero blocks; one is
 /// accepted, as GNU tar does.)
 fn check_end_marker(file: &File, end: u64) -> std::io::Result<()> {
-    let mut block = [0_u8; BLOCK as usize];
+    let mut block = [0_u8; BLOCK];
     let mut reader = SeekAdapter(file);
     reader.seek(SeekFrom::Start(end))?;
     reader.read_exact(&mut block).map_err(|_| {
