@@ -3,7 +3,7 @@
 //! skopeo must be installed (the CI installs it); set `IMGPULL_SKIP_E2E=1` to skip these
 //! tests on a machine without it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::common::{Layer, Stored, TestImage, index_of};
