@@ -1,5 +1,6 @@
 //! Test harness shared by the workspace-level test suites and by other crates' end-to-end
-//! tests (as a dev-dependency): real registries, generated images, pushing and validating.
+//! tests (as a dev-dependency): fake and real registries, generated images, pushing and
+//! validating.
 //!
 //! Nothing here touches the network beyond `127.0.0.1`, and nothing is downloaded: images are
 //! generated from seeds, certificates at test time.
@@ -8,10 +9,12 @@
 //!
 //! | module | what |
 //! | --- | --- |
+//! | [`fake`] | [`fake::FakeRegistry`]: a wiremock fake registry (in-memory content, Basic or bearer auth with a fake realm, injected faults and redirects) for protocol edge cases; owned by the registry crate's engineer. |
 //! | [`pki`] | [`pki::TestPki`]: a CA, a server certificate for `127.0.0.1`/`::1`/`localhost`, and a token-signing leaf certificate, as PEM files plus a skopeo `certs.d/ca.crt` directory. |
 //! | [`real`] | [`real::RegistryServer`]: CNCF distribution 2.8 (`docker-registry serve`) on a free loopback port, plain HTTP or TLS, anonymous, htpasswd or token auth; killed on drop. |
 //! | [`realm`] | [`realm::TokenRealm`]: the in-process Docker token realm (ES256 JWTs with `x5c`, public repositories, configurable lifetime) that records every [`realm::TokenRequest`]. |
 //! | [`image`] | [`image::OciLayout`], [`image::ImageSpec`], [`image::IndexSpec`], [`image::LayerSpec`]: deterministic images (OCI or Docker media types), multi-platform indexes with attestations, shared layers, streamed large layers. |
+//! | [`proxy`] | [`proxy::TcpProxy`]: a TCP proxy in front of a registry that throttles responses and cuts connections (interrupting downloads from a real registry). |
 //! | [`push`] | [`push::push`]: `skopeo copy --all` of a layout entry to a [`real::RegistryServer`]. |
 //! | [`validate`] | skopeo inspect/copy helpers for `docker-archive:`, `oci:`, `oci-archive:` and `docker://`, and [`validate::Podman`] (`podman load` with vfs storage). |
 //! | [`tools`] | finding external tools, [`require_e2e!`] and the `IMGPULL_SKIP_E2E` switch. |
@@ -65,6 +68,7 @@ pub mod fake;
 mod http;
 pub mod image;
 pub mod pki;
+pub mod proxy;
 pub mod push;
 pub mod real;
 pub mod realm;

@@ -7,6 +7,7 @@ use imgpull_tests::HarnessError;
 use imgpull_tests::image::{
     Content, Flavor, ImageSpec, IndexSpec, LayerSpec, OciLayout, media_type,
 };
+use imgpull_tests::proxy::TcpProxy;
 use imgpull_tests::push::{PushOptions, push};
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::realm::{TokenConfig, User};
@@ -447,4 +448,39 @@ fn validators_accept_a_docker_archive_written_by_skopeo() {
         }
         Err(reason) => eprintln!("note: podman cannot run here, skipping podman load: {reason}"),
     }
+}
+
+#[test]
+fn proxy_forwards_throttles_and_breaks_connections() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::plain_http()).expect("registry starts");
+    let mut layout = OciLayout::temporary().expect("layout");
+    let image = layout
+        .add_image(&ImageSpec::new("proxied"), "proxied")
+        .expect("image");
+    push(
+        &layout,
+        "proxied",
+        &server,
+        "proxied/app:v1",
+        &PushOptions::new(),
+    )
+    .expect("push");
+
+    let proxy = TcpProxy::start(server.addr()).expect("proxy starts");
+    let through_proxy = format!("docker://{}/proxied/app:v1", proxy.host());
+    proxy.set_rate(Some(256 << 10));
+    let inspected = validate::skopeo_inspect(&through_proxy, &["--tls-verify=false", "--no-creds"])
+        .expect("inspect through the throttled proxy");
+    assert_eq!(inspected["Digest"], image.manifest.digest.as_str());
+    assert!(proxy.connections() >= 1);
+    assert!(proxy.bytes_down() > 0);
+    assert_eq!(proxy.cut_count(), 0);
+
+    proxy.set_rate(None);
+    proxy.cut_connections(usize::MAX, 0);
+    let error = validate::skopeo_inspect(&through_proxy, &["--tls-verify=false", "--no-creds"])
+        .expect_err("every connection is cut");
+    assert!(matches!(error, HarnessError::Command { .. }), "{error}");
+    assert!(proxy.cut_count() >= 1);
 }

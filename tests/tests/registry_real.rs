@@ -11,6 +11,7 @@ use imgpull_registry::{
     Client, ClientBuilder, ErrorKind, PlatformChoice, ResolvedImage, RetryPolicy,
 };
 use imgpull_tests::image::{Content, GeneratedImage, ImageSpec, IndexSpec, LayerSpec, OciLayout};
+use imgpull_tests::proxy::TcpProxy;
 use imgpull_tests::push::{PushOptions, push};
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::realm::TokenConfig;
@@ -352,4 +353,41 @@ async fn platforms_resolve_from_a_pushed_index_with_attestations() {
         .await
         .expect_err("no such platform");
     assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_blob_download_resumes_from_a_real_registry() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry starts");
+    let spec = ImageSpec::new("resumed").layer(LayerSpec::random(21, 4 << 20));
+    let (_layout, image) = push_image(&server, &spec, &["resumed/app:v1"]);
+    let proxy = TcpProxy::start(server.addr()).expect("proxy starts");
+    let target = Reference::parse(&format!("{}/resumed/app:v1", proxy.host())).expect("reference");
+    let client = client(&server, None);
+
+    let resolved = client
+        .resolve(&target, &amd64())
+        .await
+        .expect("resolve through the proxy");
+    assert_resolved(&resolved[0], &image);
+    let layer = &resolved[0].layers[0];
+    // Whatever connection carries the blob is cut after 1 MiB; distribution honours `Range`.
+    proxy.cut_connections(1, 1 << 20);
+    let mut hasher = Sha256::new();
+    let mut received = 0_u64;
+    client
+        .download(&target, layer, 0, |chunk: &[u8]| {
+            hasher.update(chunk);
+            received += chunk.len() as u64;
+            Ok::<(), std::io::Error>(())
+        })
+        .await
+        .expect("the download resumes after the cut");
+    assert_eq!(proxy.cut_count(), 1, "the connection was cut");
+    assert!(proxy.connections() >= 2, "the client reconnected");
+    assert_eq!(received, layer.size, "each byte reaches the sink once");
+    assert_eq!(
+        format!("sha256:{}", hex::encode(hasher.finalize())),
+        image.layers[0].blob.digest
+    );
 }
