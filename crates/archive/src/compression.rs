@@ -189,3 +189,88 @@ impl<R: BufRead> Read for ZstdFrames<R> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::{Compression, DOCKER_LAYER_TAR};
+    use imgpull_reference::media_types;
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn decode(compression: Compression, data: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::new();
+        compression.decoder(data).read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn media_types_announce_their_compression() {
+        let cases = [
+            (media_types::OCI_LAYER_TAR, Some(Compression::None)),
+            (media_types::OCI_LAYER_TAR_GZIP, Some(Compression::Gzip)),
+            (media_types::OCI_LAYER_TAR_ZSTD, Some(Compression::Zstd)),
+            (media_types::DOCKER_LAYER_TAR_GZIP, Some(Compression::Gzip)),
+            (
+                media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
+                Some(Compression::Gzip),
+            ),
+            (DOCKER_LAYER_TAR, Some(Compression::None)),
+            (media_types::IN_TOTO, None),
+            (media_types::OCI_IMAGE_CONFIG, None),
+        ];
+        for (media_type, expected) in cases {
+            assert_eq!(
+                Compression::from_media_type(media_type),
+                expected,
+                "{media_type}"
+            );
+        }
+    }
+
+    #[test]
+    fn magic_numbers_are_recognised() {
+        assert_eq!(Compression::sniff(&gzip(b"x")), Compression::Gzip);
+        assert_eq!(Compression::sniff(&zstd(b"x")), Compression::Zstd);
+        assert_eq!(Compression::sniff(b"ustar"), Compression::None);
+        assert_eq!(Compression::sniff(b""), Compression::None);
+    }
+
+    #[test]
+    fn every_gzip_member_and_zstd_frame_is_decoded() {
+        let mut members = gzip(b"first ");
+        members.extend(gzip(b"second"));
+        assert_eq!(
+            decode(Compression::Gzip, &members).unwrap(),
+            b"first second"
+        );
+
+        // Two frames with a skippable frame between them, as zstd:chunked writes.
+        let mut frames = zstd(b"first ");
+        frames.extend([0x50, 0x2a, 0x4d, 0x18, 3, 0, 0, 0, 1, 2, 3]);
+        frames.extend(zstd(b"second"));
+        assert_eq!(decode(Compression::Zstd, &frames).unwrap(), b"first second");
+    }
+
+    #[test]
+    fn corrupt_or_truncated_streams_are_errors() {
+        let data: Vec<u8> = (0..20_000_u32).flat_map(u32::to_le_bytes).collect();
+        let gz = gzip(&data);
+        assert!(decode(Compression::Gzip, &gz[..gz.len() / 2]).is_err());
+        let zst = zstd(&data);
+        assert!(decode(Compression::Zstd, &zst[..zst.len() / 2]).is_err());
+        let mut skippable = zstd(b"x");
+        skippable.extend([0x50, 0x2a, 0x4d, 0x18, 100, 0, 0, 0, 1]);
+        assert!(decode(Compression::Zstd, &skippable).is_err());
+    }
+}

@@ -517,3 +517,53 @@ fn an_untagged_reference_gets_latest() {
         "quay.io/org/tool:latest"
     );
 }
+
+/// A source whose layer changes between the two passes of an inflating write.
+struct Changing {
+    inner: MemorySource,
+    layer: Digest,
+    replacement: Vec<u8>,
+    opened: std::sync::atomic::AtomicUsize,
+}
+
+impl BlobSource for Changing {
+    fn open(&self, digest: &Digest) -> std::io::Result<Option<imgpull_archive::Blob<'_>>> {
+        if *digest == self.layer
+            && self
+                .opened
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                > 0
+        {
+            let size = self.replacement.len() as u64;
+            return Ok(Some(imgpull_archive::Blob::new(
+                self.replacement.as_slice(),
+                size,
+            )));
+        }
+        self.inner.open(digest)
+    }
+}
+
+#[test]
+fn a_layer_that_changes_between_inflate_passes_is_an_error() {
+    let image = TestImage::simple("changing", "linux/amd64", Stored::Gzip, false);
+    let layer = &image.layers[1];
+    let mut inner = MemorySource::new();
+    image.add_to(&mut inner);
+    // Same size, other content: the second pass must notice.
+    let mut replacement = layer.stored.clone();
+    let at = replacement.len() / 2;
+    replacement[at] ^= 0x55;
+    let source = Changing {
+        inner,
+        layer: layer.descriptor.digest.clone(),
+        replacement,
+        opened: std::sync::atomic::AtomicUsize::new(0),
+    };
+    let options = DockerArchiveOptions {
+        uncompressed_layers: true,
+    };
+    let err = write(&[image.archive_image(&[])], &source, options).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    assert_eq!(source.opened.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
