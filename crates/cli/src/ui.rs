@@ -166,7 +166,11 @@ impl Ui {
         ));
         lines.push(format!("Entrypoint:  {}", json_list(&image.entrypoint)));
         lines.push(format!("Cmd:         {}", json_list(&image.cmd)));
-        lines.push(format!("Env:         {} variables", image.env_count));
+        lines.push(format!(
+            "Env:         {} variable{}",
+            image.env_count,
+            if image.env_count == 1 { "" } else { "s" }
+        ));
         if image.labels.is_empty() {
             lines.push("Labels:      none".to_owned());
         } else {
@@ -185,9 +189,9 @@ impl Ui {
         ));
         lines.extend(image.layers.iter().map(|layer| {
             format!(
-                "  {}  {:>10}  {}",
+                "  {}  {:>11}  {}",
                 layer.digest,
-                HumanBytes(layer.size),
+                bytes(layer.size),
                 layer.media_type
             )
         }));
@@ -217,9 +221,9 @@ impl Ui {
         let now = SystemTime::now();
         for blob in &listing.blobs {
             lines.push(format!(
-                "  {}  {:>10}  used {}{}",
+                "  {}  {:>11}  used {}{}",
                 blob.digest,
-                HumanBytes(blob.size),
+                bytes(blob.size),
                 ago(now, blob.last_used),
                 if blob.referenced {
                     ""
@@ -236,17 +240,17 @@ impl Ui {
         Self::lines([
             format!("{}", dir.display()),
             format!(
-                "  blobs:       {:>10}  ({} files)",
-                HumanBytes(usage.blob_bytes),
+                "  blobs:       {:>11}  ({} files)",
+                bytes(usage.blob_bytes),
                 usage.blobs
             ),
             format!(
-                "  partials:    {:>10}  ({} files)",
-                HumanBytes(usage.partial_bytes),
+                "  partials:    {:>11}  ({} files)",
+                bytes(usage.partial_bytes),
                 usage.partials
             ),
-            format!("  quarantine:  {:>10}", HumanBytes(usage.quarantine_bytes)),
-            format!("  total:       {:>10}", HumanBytes(usage.total_bytes())),
+            format!("  quarantine:  {:>11}", bytes(usage.quarantine_bytes)),
+            format!("  total:       {:>11}", bytes(usage.total_bytes())),
         ]);
     }
 
@@ -257,9 +261,9 @@ impl Ui {
             .iter()
             .map(|blob| {
                 format!(
-                    "removed {}  {:>10}  ({:?})",
+                    "removed {}  {:>11}  ({:?})",
                     blob.digest,
-                    HumanBytes(blob.size),
+                    bytes(blob.size),
                     blob.reason
                 )
             })
@@ -483,6 +487,11 @@ impl Drop for BlobProgress {
             self.bar.abandon();
         }
     }
+}
+
+/// A byte count as text, so that it can be padded.
+fn bytes(count: u64) -> String {
+    HumanBytes(count).to_string()
 }
 
 /// `["a", "b"]` as docker shows entrypoints, `none` when empty.
