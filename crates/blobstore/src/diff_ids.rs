@@ -9,7 +9,9 @@
 //! so that concurrent writers never lose entries and readers need no lock.
 
 use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read as _};
 
+use imgpull_archive::Compression;
 use imgpull_reference::{Digest, media_types};
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,7 @@ use crate::error::{BlobstoreError, Result};
 use crate::fsutil;
 use crate::lock::FileLock;
 use crate::store::Store;
+use crate::writer::BUFFER_SIZE;
 
 /// A stored blob that holds a layer with a given diff_id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +43,10 @@ struct IndexFile {
 impl Store {
     /// Records that `blob` (of `media_type`) holds the layer whose uncompressed digest is
     /// `diff_id`.
+    ///
+    /// Record only pairs you have verified (by hashing the uncompressed content, as
+    /// [`Store::import`] and [`Store::verify_and_record_diff_id`] do): a config's claim alone
+    /// would let one image make the cache serve its layer in place of another image's.
     pub fn record_diff_id(&self, diff_id: &Digest, blob: &Digest, media_type: &str) -> Result<()> {
         self.record_diff_ids([(
             diff_id.clone(),
@@ -67,6 +74,44 @@ impl Store {
                 holders.insert(0, entry);
             }
         })
+    }
+
+    /// Decompresses the stored `blob` (gzip, zstd or plain, recognised from its first bytes),
+    /// checks that its content hashes to `diff_id`, and records the pair. A mismatch is
+    /// [`BlobstoreError::DiffIdMismatch`] and records nothing. This reads the whole blob; run
+    /// it off the critical path (e.g. after a pull's output is written).
+    pub fn verify_and_record_diff_id(
+        &self,
+        diff_id: &Digest,
+        blob: &Digest,
+        media_type: &str,
+    ) -> Result<()> {
+        let path = self.path(blob);
+        let mut file = self.open_blob(blob)?;
+        let mut prefix = [0_u8; 4];
+        let n = fsutil::read_prefix(&mut file, &mut prefix)
+            .map_err(BlobstoreError::io("read", path.clone()))?;
+        let compressed = io::Cursor::new(prefix[..n].to_vec()).chain(file);
+        let mut hasher = diff_id.algorithm().hasher();
+        let mut buf = vec![0_u8; BUFFER_SIZE];
+        fsutil::feed(
+            Compression::sniff(&prefix[..n]).decoder(compressed),
+            &mut hasher,
+            &mut buf,
+        )
+        .map_err(|source| BlobstoreError::CorruptLayer {
+            layer: blob.clone(),
+            source,
+        })?;
+        let actual = hasher.finish();
+        if actual != *diff_id {
+            return Err(BlobstoreError::DiffIdMismatch {
+                layer: blob.clone(),
+                expected: diff_id.clone(),
+                actual,
+            });
+        }
+        self.record_diff_id(diff_id, blob, media_type)
     }
 
     /// A stored blob holding the layer `diff_id`: the most recently recorded one that is still
@@ -172,6 +217,28 @@ mod tests {
         assert_eq!(found.media_type, media_types::OCI_LAYER_TAR_GZIP);
 
         assert_eq!(store.forget_missing_diff_ids().unwrap(), 1);
+        assert_eq!(store.find_by_diff_id(&diff_id).unwrap().unwrap().blob, gzip);
+    }
+
+    #[test]
+    fn only_a_verified_diff_id_is_recorded() {
+        let store = Store::temporary().unwrap();
+        let tar = b"pretend this is a tar".repeat(100);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &tar).unwrap();
+        let gzip = put(&store, &encoder.finish().unwrap());
+        let diff_id = Digest::sha256(&tar);
+        let wrong = Digest::sha256(b"another layer");
+
+        let err = store
+            .verify_and_record_diff_id(&wrong, &gzip, media_types::OCI_LAYER_TAR_GZIP)
+            .unwrap_err();
+        assert!(err.is_integrity(), "{err}");
+        assert!(store.find_by_diff_id(&wrong).unwrap().is_none());
+
+        store
+            .verify_and_record_diff_id(&diff_id, &gzip, media_types::OCI_LAYER_TAR_GZIP)
+            .unwrap();
         assert_eq!(store.find_by_diff_id(&diff_id).unwrap().unwrap().blob, gzip);
     }
 

@@ -87,9 +87,13 @@ impl Store {
                 .insert(REF_NAME_ANNOTATION.to_owned(), tag.clone());
         }
         update_index(self.layout(), |index| {
+            // Replace the entry of this name, and an unnamed entry of this manifest.
             index
                 .manifests
-                .retain(|d| d.annotations.get(IMAGE_NAME_ANNOTATION) != Some(&name));
+                .retain(|d| match d.annotations.get(IMAGE_NAME_ANNOTATION) {
+                    Some(other) => *other != name,
+                    None => d.digest != manifest.digest,
+                });
             if let Some(tag) = &tag {
                 for other in &mut index.manifests {
                     if other.annotations.get(REF_NAME_ANNOTATION) == Some(tag) {

@@ -335,14 +335,15 @@ pub(crate) fn collect_stale_partials(layout: &Layout, max_age: Duration) -> Resu
     let now = SystemTime::now();
     let (mut count, mut bytes) = (0, 0);
     let dir = layout.partial_dir();
-    for (name, metadata) in fsutil::list_dir(&dir)? {
-        let path = dir.join(&name);
-        let idle = metadata
+    let idle = |metadata: &fs::Metadata| {
+        metadata
             .modified()
             .ok()
             .and_then(|m| now.duration_since(m).ok())
-            .unwrap_or_default();
-        if idle < max_age {
+            .unwrap_or_default()
+    };
+    for (name, metadata) in fsutil::list_dir(&dir)? {
+        if idle(&metadata) < max_age {
             continue;
         }
         let Some(digest) = layout::parse_file_key(&name) else {
@@ -352,9 +353,14 @@ pub(crate) fn collect_stale_partials(layout: &Layout, max_age: Duration) -> Resu
         let Some(lock) = FileLock::try_acquire(&layout.blob_lock(&digest))? else {
             continue;
         };
-        if fsutil::remove_file_if_exists(&path)? {
+        // Look again under the lock: a writer may have resumed it since the listing.
+        let path = dir.join(&name);
+        if let Ok(current) = fs::metadata(&path)
+            && idle(&current) >= max_age
+            && fsutil::remove_file_if_exists(&path)?
+        {
             count += 1;
-            bytes += metadata.len();
+            bytes += current.len();
         }
         lock.release_and_remove();
     }

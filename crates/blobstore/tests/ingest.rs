@@ -400,3 +400,13 @@ mod resume {
         }
     }
 }
+
+#[test]
+fn stores_and_writers_can_move_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Store>();
+    send::<BlobWriter>();
+    send::<Begin>();
+    send_sync::<imgpull_blobstore::StatsRecorder>();
+}

@@ -134,6 +134,16 @@ fn importing_an_oci_layout_keeps_compressed_layers_as_they_are() {
     assert_eq!(images.len(), 1);
     assert_eq!(images[0].name, None);
     assert_eq!(images[0].manifest.digest, image.manifest.descriptor.digest);
+    // Naming it later replaces the unnamed entry.
+    store
+        .record_image(
+            &Reference::parse("example.com/app:v1").unwrap(),
+            &image.manifest.descriptor,
+        )
+        .unwrap();
+    let images = store.images().unwrap();
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].name.as_deref(), Some("example.com/app:v1"));
 }
 
 #[test]
