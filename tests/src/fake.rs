@@ -105,6 +105,8 @@ struct Content {
     auth: FakeAuth,
     faults: Vec<FaultRule>,
     tag_page_size: Option<usize>,
+    /// repository → other repositories a bearer token must also grant `pull` on.
+    also_required: HashMap<String, Vec<String>>,
 }
 
 /// Bearer tokens issued by a [`FakeTokenRealm`], with the repositories each may pull.
@@ -227,6 +229,17 @@ impl FakeRegistry {
             fault,
             remaining: times,
         });
+    }
+
+    /// Makes bearer access to `repository` also require a token granting `pull` on
+    /// `other` (as for a cross-repository reference), so that a token for `repository`
+    /// alone is refused with `error="insufficient_scope"` naming the missing scope.
+    pub fn require_also(&self, repository: &str, other: &str) {
+        lock(&self.content)
+            .also_required
+            .entry(repository.to_owned())
+            .or_default()
+            .push(other.to_owned());
     }
 
     /// Removes every injected fault.
@@ -442,17 +455,26 @@ impl RegistryResponder {
                 let token = authorization.and_then(|a| a.strip_prefix("Bearer "));
                 let grant = token.and_then(|t| tokens.lock().get(t).cloned());
                 let mut challenge = format!("Bearer realm=\"{realm}\",service=\"{service}\"");
-                let allowed = match (&grant, repository) {
-                    (Some(_), None) => true,
-                    (Some(repos), Some(repository)) => repos.iter().any(|r| r == repository),
-                    (None, _) => false,
+                let needed: Vec<&str> = repository
+                    .into_iter()
+                    .chain(
+                        repository
+                            .and_then(|r| content.also_required.get(r))
+                            .into_iter()
+                            .flatten()
+                            .map(String::as_str),
+                    )
+                    .collect();
+                let missing = match &grant {
+                    Some(repos) => needed.into_iter().find(|n| !repos.iter().any(|r| r == n)),
+                    None => repository,
                 };
-                if allowed {
+                let Some(missing) = missing.or(grant.is_none().then_some("")) else {
                     return None;
-                }
-                if let Some(repository) = repository {
+                };
+                if !missing.is_empty() {
                     if *scope_in_challenge || grant.is_some() {
-                        let _ = write!(challenge, ",scope=\"repository:{repository}:pull\"");
+                        let _ = write!(challenge, ",scope=\"repository:{missing}:pull\"");
                     }
                     if grant.is_some() {
                         challenge.push_str(",error=\"insufficient_scope\"");

@@ -353,12 +353,52 @@ async fn bearer_token_revoked_mid_pull_is_renewed_once() {
 }
 
 #[tokio::test]
+async fn insufficient_scope_adds_the_scope_once_and_remembers_it() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("u", "p")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let layers = vec![data(100, 28), data(200, 29)];
+    registry.push_image("app/child", Some("1"), &amd64(), &layers);
+    registry.require_also("app/child", "app/base");
+    let client = client_with(&registry.host(), Credential::basic("u", "p"));
+
+    let pulled = pull(&client, &registry.reference("app/child:1"))
+        .await
+        .unwrap();
+
+    assert_eq!(pulled, layers);
+    let scopes: Vec<Vec<String>> = realm
+        .requests()
+        .await
+        .iter()
+        .map(|r| {
+            r.url
+                .query_pairs()
+                .filter(|(k, _)| k == "scope")
+                .map(|(_, v)| v.into_owned())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            vec!["repository:app/child:pull".to_owned()],
+            vec![
+                "repository:app/base:pull".to_owned(),
+                "repository:app/child:pull".to_owned()
+            ],
+        ],
+        "one token, one refusal, one token with the added scope, reused for the whole pull"
+    );
+    assert_eq!(registry.requests_to("/manifests/1").await.len(), 2);
+}
+
+#[tokio::test]
 async fn redirect_to_cdn_drops_authorization() {
     let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("u", "p")).await;
     let registry = FakeRegistry::with_auth(realm.auth(true)).await;
     let cdn = FakeCdn::start().await;
     let bytes = data(10_000, 12);
-    let image = registry.push_image("org/app", Some("1"), &amd64(), &[bytes.clone()]);
+    let image = registry.push_image("org/app", Some("1"), &amd64(), std::slice::from_ref(&bytes));
     let location = cdn.serve("layer", bytes.clone());
     registry.inject(
         &image.layers[0].digest.to_string(),

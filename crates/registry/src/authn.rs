@@ -26,6 +26,9 @@ pub(crate) struct AuthState {
     keychain: Keychain,
     tokens: TokenCache,
     credentials: Mutex<HashMap<String, Credential>>,
+    /// Scopes a registry asked for with `insufficient_scope`, per (registry, repository),
+    /// so that later requests ask for them at once instead of being refused again.
+    learned_scopes: Mutex<HashMap<(String, String), Vec<Scope>>>,
     token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -89,6 +92,7 @@ impl AuthState {
             keychain,
             tokens: TokenCache::new(),
             credentials: Mutex::new(HashMap::new()),
+            learned_scopes: Mutex::new(HashMap::new()),
             token_locks: Mutex::new(HashMap::new()),
         }
     }
@@ -118,6 +122,20 @@ impl AuthState {
             .unwrap_or_else(PoisonError::into_inner)
             .insert(registry.to_owned(), credential.clone());
         Ok(credential)
+    }
+
+    /// The scopes to ask for when accessing `repository` on `registry`: `pull`, plus any
+    /// the registry asked for before.
+    pub(crate) fn scopes_for(&self, registry: &str, repository: Option<&str>) -> Vec<Scope> {
+        let Some(repository) = repository else {
+            return Vec::new();
+        };
+        self.learned_scopes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(registry.to_owned(), repository.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| vec![Scope::pull(repository)])
     }
 
     /// Whether requests to `registry` carry the user's credentials (not anonymous access).
@@ -287,6 +305,7 @@ impl AuthState {
         &self,
         client: &Client,
         ping: &Ping,
+        repository: Option<&str>,
         scopes: &mut Vec<Scope>,
         response: &Response,
         previous: Option<&HeaderValue>,
@@ -306,7 +325,14 @@ impl AuthState {
             if challenge.scheme == Scheme::Bearer {
                 let bearer = BearerChallenge::from_challenge(&challenge)
                     .map_err(|e| auth_error(registry, e))?;
-                *scopes = imgpull_auth::scopes_after_challenge(scopes, &bearer);
+                let merged = imgpull_auth::scopes_after_challenge(scopes, &bearer);
+                if let (Some(repository), true) = (repository, merged != *scopes) {
+                    self.learned_scopes
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert((registry.to_owned(), repository.to_owned()), merged.clone());
+                }
+                *scopes = merged;
             }
             ping.set_challenge(challenge);
         }

@@ -325,10 +325,7 @@ impl Client {
         ping: &Ping,
         request: &Request<'_>,
     ) -> Result<Response, RegistryError> {
-        let mut scopes = request
-            .repository
-            .map(|repository| vec![imgpull_auth::Scope::pull(repository)])
-            .unwrap_or_default();
+        let mut scopes = self.inner.auth.scopes_for(&ping.host, request.repository);
         let mut authorization = self.inner.auth.authorization(self, ping, &scopes).await?;
         let mut reauthenticated = false;
         loop {
@@ -351,7 +348,14 @@ impl Client {
                 if let Some(renewed) = self
                     .inner
                     .auth
-                    .reauthorize(self, ping, &mut scopes, &response, authorization.as_ref())
+                    .reauthorize(
+                        self,
+                        ping,
+                        request.repository,
+                        &mut scopes,
+                        &response,
+                        authorization.as_ref(),
+                    )
                     .await?
                 {
                     authorization = Some(renewed);
