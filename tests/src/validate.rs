@@ -69,7 +69,7 @@ pub fn skopeo_copy(source: &str, destination: &str) -> Result<()> {
 
 /// `skopeo inspect docker-archive:PATH` (the archive's only image). For one image of a
 /// multi-image archive, call [`skopeo_inspect`] with `docker-archive:PATH:NAME:TAG` or
-/// `docker-archive:PATH@INDEX`.
+/// `docker-archive:PATH:@INDEX`.
 pub fn inspect_docker_archive(path: &Path) -> Result<Value> {
     skopeo_inspect(&format!("docker-archive:{}", path.display()), &[])
 }
