@@ -469,9 +469,9 @@ impl RegistryResponder {
                     Some(repos) => needed.into_iter().find(|n| !repos.iter().any(|r| r == n)),
                     None => repository,
                 };
-                let Some(missing) = missing.or(grant.is_none().then_some("")) else {
-                    return None;
-                };
+                // Allowed when nothing is missing; a request without a token is refused
+                // even when it names no repository (the ping).
+                let missing = missing.or(grant.is_none().then_some(""))?;
                 if !missing.is_empty() {
                     if *scope_in_challenge || grant.is_some() {
                         let _ = write!(challenge, ",scope=\"repository:{missing}:pull\"");
