@@ -4,8 +4,10 @@
 //! same bytes. Timings vary with the machine; nothing is asserted.
 //!
 //! ```text
-//! cargo run --release -p imgpull-blobstore --example ingest_throughput [MiB]
+//! cargo run --release -p imgpull-blobstore --example ingest_throughput [MiB [EMPTY_DIR]]
 //! ```
+//!
+//! Without a directory, a temporary store is used (on the file system of the temp dir).
 
 use std::error::Error;
 use std::time::Instant;
@@ -32,7 +34,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Err("incremental and one-shot SHA-256 disagree".into());
     }
 
-    let store = Store::temporary()?;
+    let store = match std::env::args_os().nth(2) {
+        Some(dir) => Store::open(dir)?,
+        None => Store::temporary()?,
+    };
     let start = Instant::now();
     let Begin::Write(mut writer) = store.begin(&digest, data.len() as u64)? else {
         return Err("a new store already has the blob".into());
