@@ -291,6 +291,34 @@ impl RegistryServer {
         self.dir_path.join("storage")
     }
 
+    /// Where the filesystem driver keeps a blob's bytes
+    /// (`storage/docker/registry/v2/blobs/sha256/<2 hex>/<hex>/data`), whether or not it exists.
+    pub fn blob_data_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        let prefix = hex.get(..2).unwrap_or(hex);
+        self.storage_dir()
+            .join("docker/registry/v2/blobs/sha256")
+            .join(prefix)
+            .join(hex)
+            .join("data")
+    }
+
+    /// Flips one byte in the middle of a stored blob, keeping its size: the registry then
+    /// serves bytes that do not match their digest (a real integrity failure).
+    pub fn corrupt_blob(&self, digest: &str) -> Result<()> {
+        let path = self.blob_data_path(digest);
+        let mut bytes =
+            fs::read(&path).map_err(io_context(format!("reading the blob {}", path.display())))?;
+        let middle = bytes.len() / 2;
+        let Some(byte) = bytes.get_mut(middle) else {
+            return Err(HarnessError::InvalidSpec(format!(
+                "the blob {digest} is empty and cannot be corrupted"
+            )));
+        };
+        *byte ^= 0xFF;
+        fs::write(&path, bytes).map_err(io_context(format!("rewriting {}", path.display())))
+    }
+
     /// The file receiving the registry's stdout and stderr.
     pub fn log_path(&self) -> PathBuf {
         self.dir_path.join("registry.log")

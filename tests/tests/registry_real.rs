@@ -391,3 +391,31 @@ async fn a_cut_blob_download_resumes_from_a_real_registry() {
         image.layers[0].blob.digest
     );
 }
+
+#[tokio::test]
+async fn corrupted_blobs_are_integrity_errors() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::plain_http()).expect("registry starts");
+    let (_layout, image) = push_image(&server, &small_image("corrupt"), &["corrupt/app:v1"]);
+    let client = client(&server, None);
+    let target = reference(&server, "corrupt/app:v1");
+    let resolved = client.resolve(&target, &amd64()).await.expect("resolve");
+
+    server
+        .corrupt_blob(&image.layers[0].blob.digest)
+        .expect("corrupt a layer");
+    let error = client
+        .blob_bytes(&target, &resolved[0].layers[0], 1 << 20)
+        .await
+        .expect_err("the layer no longer matches its digest");
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+
+    server
+        .corrupt_blob(&image.config.digest)
+        .expect("corrupt the config");
+    let error = client
+        .resolve(&target, &amd64())
+        .await
+        .expect_err("the config no longer matches its digest");
+    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+}
