@@ -162,7 +162,8 @@ struct Importer<'a> {
     reader: &'a ArchiveReader,
     path: &'a Path,
     report: &'a mut ImportReport,
-    /// (diff_id, blob) pairs already in the diff_id index, which need no re-check.
+    /// (diff_id, blob) pairs already verified (in the diff_id index, or earlier in this
+    /// import), which need no re-check.
     known: HashSet<(Digest, Digest)>,
     /// Verified (diff_id, entry) pairs to record.
     diff_ids: Vec<(Digest, DiffIdEntry)>,
@@ -265,6 +266,7 @@ impl Importer<'_> {
                 actual: uncompressed,
             });
         }
+        self.known.insert((diff_id.clone(), digest.clone()));
         self.diff_ids.push((
             diff_id.clone(),
             DiffIdEntry {

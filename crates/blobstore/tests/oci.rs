@@ -243,3 +243,38 @@ fn a_tar_with_absolute_members_is_refused() {
     ]);
     assert!(!Path::new(absolute).exists());
 }
+
+#[test]
+fn a_docker_25_archive_written_from_the_store_imports_into_another_store() {
+    use imgpull_archive::{ArchiveImage, DockerArchiveOptions, DockerArchiveWriter};
+    let work = tempfile::tempdir().unwrap();
+    let source = Store::temporary().unwrap();
+    let image = TestImage::new(&[("x", b"xxxx"), ("y", b"yyyy")]);
+    image.store_into(&source);
+    let reference = Reference::parse("example.com/round/trip:3").unwrap();
+    let archive_image = ArchiveImage::new(
+        image.manifest.bytes.clone(),
+        &image.manifest.descriptor.media_type,
+    )
+    .with_tag(reference.clone());
+    let path = work.path().join("docker25.tar");
+    let mut writer = DockerArchiveWriter::new(
+        fs::File::create(&path).unwrap(),
+        DockerArchiveOptions::default(),
+    );
+    // The store is the writer's blob source.
+    writer.add_image(&archive_image, &source).unwrap();
+    writer.finish().unwrap();
+
+    let target = Store::temporary().unwrap();
+    let report = target.import(&path).unwrap();
+    assert_eq!(report.images.len(), 1);
+    assert_eq!(report.images[0].names, [reference.canonical()]);
+    assert!(target.contains(&image.config.descriptor.digest));
+    for diff_id in &image.diff_ids {
+        let found = target.find_by_diff_id(diff_id).unwrap().unwrap();
+        assert!(target.contains(&found.blob));
+    }
+    let recorded = &target.images().unwrap()[0];
+    assert!(target.contains(&recorded.manifest.digest));
+}
