@@ -8,10 +8,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use imgpull_tests::image::{
     Content, Flavor, GeneratedImage, ImageSpec, IndexSpec, LayerSpec, OciLayout,
 };
+use imgpull_tests::proxy::TcpProxy;
 use imgpull_tests::push::{PushOptions, push};
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::realm::TokenConfig;
@@ -794,79 +796,77 @@ fn each_exit_code_comes_from_a_real_failure() {
 fn sigint_mid_download_leaves_no_output_and_a_resumable_cache() {
     require_e2e!(DOCKER_REGISTRY, SKOPEO);
     let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
-    let size = 160 << 20;
     let image = push_image(
         &server,
-        &ImageSpec::new("big").layer(LayerSpec::random(99, size)),
+        &ImageSpec::new("big").layer(LayerSpec::random(99, 16 << 20)),
         &["team/big:1"],
         &PushOptions::new(),
     );
     let layer = &image.layers[0].blob;
+    // A throttled path to the registry makes "mid-download" last long enough to hit.
+    let proxy = TcpProxy::start(server.addr()).expect("proxy");
+    proxy.set_rate(Some(4 << 20));
     let sandbox = Sandbox::new();
     let ca = ca(&server);
-    let reference = server.image_ref("team/big:1");
+    let reference = format!("{}/team/big:1", proxy.host());
     let partial = sandbox
         .cache()
         .join(".imgpull/partial")
         .join(format!("sha256-{}", layer.hex()));
 
-    let mut child = sandbox
-        .command(&[
-            "pull",
-            "-q",
-            "-o",
-            "big.tar",
-            "--max-concurrent-downloads",
-            "1",
-            "--ca-file",
-            &ca,
-            &reference,
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("imgpull starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let written = fs::metadata(&partial).map_or(0, |meta| meta.len());
-        if written >= 2 << 20 {
-            break;
+    for signal in ["-INT", "-TERM"] {
+        let mut child = sandbox
+            .command(&["pull", "-q", "-o", "big.tar", "--ca-file", &ca, &reference])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("imgpull starts");
+        let before = fs::metadata(&partial).map_or(0, |meta| meta.len());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while fs::metadata(&partial).map_or(0, |meta| meta.len()) < before + (2 << 20) {
+            assert!(
+                child.try_wait().expect("wait").is_none(),
+                "imgpull ended before the signal"
+            );
+            assert!(Instant::now() < deadline, "the download never progressed");
+            std::thread::sleep(Duration::from_millis(10));
         }
+        let sent = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        let started = Instant::now();
+        let output = child.wait_with_output().expect("imgpull ends");
+        assert_exit(&output, 130);
         assert!(
-            child.try_wait().expect("wait").is_none(),
-            "imgpull ended before it could be interrupted"
+            started.elapsed() < Duration::from_secs(5),
+            "{signal} stops promptly"
+        );
+
+        let leftovers: Vec<_> = fs::read_dir(sandbox.out()).expect("out").collect();
+        assert!(
+            leftovers.is_empty(),
+            "no output and no temporary file after {signal}: {leftovers:?}"
+        );
+        let kept = fs::metadata(&partial)
+            .expect("the partial download is kept")
+            .len();
+        assert!(
+            kept > before && kept < layer.size,
+            "{signal}: partial of {kept} bytes"
         );
         assert!(
-            std::time::Instant::now() < deadline,
-            "the download never started"
+            !sandbox
+                .cache()
+                .join("blobs/sha256")
+                .join(layer.hex())
+                .exists()
         );
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
-    let output = child.wait_with_output().expect("imgpull ends");
-    assert_exit(&output, 130);
 
-    let leftovers: Vec<_> = fs::read_dir(sandbox.out()).expect("out").collect();
-    assert!(
-        leftovers.is_empty(),
-        "no output and no temporary file after Ctrl+C: {leftovers:?}"
-    );
-    let kept = fs::metadata(&partial)
-        .expect("the partial download is kept")
-        .len();
-    assert!(kept > 0 && kept < layer.size, "partial of {kept} bytes");
-    assert!(
-        !sandbox
-            .cache()
-            .join("blobs/sha256")
-            .join(layer.hex())
-            .exists()
-    );
-
+    let kept = fs::metadata(&partial).expect("partial").len();
+    proxy.set_rate(None);
     let resumed = sandbox.json(&[
         "pull",
         "--json",
@@ -878,12 +878,48 @@ fn sigint_mid_download_leaves_no_output_and_a_resumable_cache() {
     ]);
     let downloaded = u64_at(&resumed, "/cache/bytes_downloaded");
     let reused = u64_at(&resumed, "/cache/bytes_reused");
-    assert!(
-        reused >= kept,
-        "resumed from the partial: reused {reused}, partial {kept}"
-    );
+    assert_eq!(reused, kept, "resumed from the partial");
     assert_eq!(downloaded + reused, layer.size, "every byte fetched once");
+    assert!(!partial.exists(), "the partial became the blob");
     assert_docker_archive(&sandbox.out().join("big.tar"), &image);
+}
+
+#[test]
+fn a_connection_cut_mid_layer_is_resumed_within_the_same_pull() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let image = push_image(
+        &server,
+        &ImageSpec::new("cut").layer(LayerSpec::random(98, 4 << 20)),
+        &["team/cut:1"],
+        &PushOptions::new(),
+    );
+    let proxy = TcpProxy::start(server.addr()).expect("proxy");
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+    let reference = format!("{}/team/cut:1", proxy.host());
+    // Resolve first (manifest and config), then cut the blob's connection halfway.
+    assert_success(
+        &sandbox.run(&["inspect", "--ca-file", &ca, &reference]),
+        &["inspect"],
+    );
+    proxy.cut_connections(1, 2 << 20);
+
+    let report = sandbox.json(&[
+        "pull",
+        "--json",
+        "-o",
+        "cut.tar",
+        "--ca-file",
+        &ca,
+        &reference,
+    ]);
+    assert!(proxy.cut_count() >= 1, "the connection was cut");
+    assert_eq!(
+        u64_at(&report, "/cache/bytes_downloaded"),
+        image.layers_size()
+    );
+    assert_docker_archive(&sandbox.out().join("cut.tar"), &image);
 }
 
 /// `skopeo copy docker://… docker-archive:PATH` from a TLS registry.

@@ -1,5 +1,4 @@
-//! Getting blobs into the cache: small documents we already hold, and concurrent, resumable
-//! downloads of the rest.
+//! Concurrent, resumable downloads of blobs into the cache.
 //!
 //! Each download streams the registry's chunks straight into a [`BlobWriter`], which hashes
 //! and counts them inline and writes through a large buffer; nothing is held in memory beyond
@@ -24,18 +23,6 @@ pub struct Download {
     pub reference: Reference,
     /// The blob.
     pub descriptor: Descriptor,
-}
-
-/// Stores bytes already fetched and verified (manifests, indexes, configs) as a blob.
-pub fn store_bytes(store: &Store, digest: &Digest, bytes: &[u8]) -> Result<(), CliError> {
-    match begin(store, digest, bytes.len() as u64)? {
-        None => Ok(()),
-        Some(mut writer) => {
-            writer.write(bytes)?;
-            writer.commit()?;
-            Ok(())
-        }
-    }
 }
 
 /// Waits for the blob's lock; `None` when the blob is already stored.

@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use imgpull_archive::{ArchiveImage, WrittenImage};
+use imgpull_archive::{ArchiveImage, LayerForm, WrittenImage};
 use imgpull_blobstore::{DiffIdEntry, StatsRecorder, Store};
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use imgpull_registry::{Client, PlatformChoice, ResolvedImage};
@@ -56,7 +56,7 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     let mut seen = HashSet::new();
     for image in &pulled {
         for (digest, bytes) in image.documents() {
-            fetch::store_bytes(&store, digest, bytes)?;
+            store.put(digest, bytes)?;
         }
         downloads.extend(image.extra_blobs.iter().cloned());
         for (layer, diff_id) in image.layers() {
@@ -78,9 +78,6 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     downloads.sort_by_key(|download| std::cmp::Reverse(download.descriptor.size));
     progress.expect_bytes(downloads.iter().map(|d| d.descriptor.size).sum());
     fetch::download_all(&client, &store, downloads, concurrency, &progress, &stats).await?;
-    for image in &pulled {
-        store.record_diff_ids(image.diff_id_entries())?;
-    }
 
     // 6. Write the archive in one streaming pass from the cache (blocking file work).
     progress.phase("writing the archive");
@@ -100,11 +97,13 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     };
     progress.finish();
 
-    // 7. Remember the images in the cache's index.json, and tell the user.
+    // 7. Remember the images in the cache's index.json (and the diff_ids the archive writer
+    // verified while inflating layers), and tell the user.
     if !args.no_cache {
         for image in &pulled {
             store.record_image(&image.reference, &image.top_descriptor())?;
         }
+        store.record_diff_ids(verified_diff_ids(&written))?;
     }
     for note in written.iter().flat_map(|image| &image.notes) {
         ui.note(&format!("note: {note}"));
@@ -357,22 +356,6 @@ impl Pulled {
             })
     }
 
-    /// diff_id → stored blob entries for the cache's diff_id index.
-    fn diff_id_entries(&self) -> Vec<(Digest, DiffIdEntry)> {
-        self.layers()
-            .filter_map(|(layer, diff_id)| {
-                let diff_id = diff_id?;
-                Some((
-                    diff_id.clone(),
-                    DiffIdEntry {
-                        blob: layer.digest.clone(),
-                        media_type: layer.media_type.clone(),
-                    },
-                ))
-            })
-            .collect()
-    }
-
     /// What the archive writer needs: tags, manifest (and the index for every platform).
     fn archive_image(&self, extra_tag: Option<&Reference>) -> ArchiveImage {
         let image = &self.images[0];
@@ -426,6 +409,24 @@ impl Pulled {
         };
         output::image_keys(&names, &self.top_descriptor().digest.to_string())
     }
+}
+
+/// The diff_ids checked while writing inflated layers: the only (diff_id, blob) pairs known
+/// to be true, since a config's claim alone is not proof.
+fn verified_diff_ids(written: &[WrittenImage]) -> Vec<(Digest, DiffIdEntry)> {
+    written
+        .iter()
+        .flat_map(|image| &image.layers)
+        .filter(|layer| matches!(layer.form, LayerForm::Inflated(_)))
+        .filter_map(|layer| {
+            let diff_id = layer.diff_id.clone()?;
+            let entry = DiffIdEntry {
+                blob: layer.original.digest.clone(),
+                media_type: layer.original.media_type.clone(),
+            };
+            Some((diff_id, entry))
+        })
+        .collect()
 }
 
 fn report(
