@@ -393,6 +393,43 @@ async fn insufficient_scope_adds_the_scope_once_and_remembers_it() {
 }
 
 #[tokio::test]
+async fn check_credentials_accepts_right_and_refuses_wrong_or_missing_ones() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("u", "right")).await;
+    let bearer = FakeRegistry::with_auth(realm.auth(true)).await;
+    let host = bearer.host();
+    client_with(&host, Credential::basic("u", "right"))
+        .check_credentials(&host)
+        .await
+        .unwrap();
+    let error = client_with(&host, Credential::basic("u", "wrong"))
+        .check_credentials(&host)
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Auth, "{error}");
+    let error = client().check_credentials(&host).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Auth, "{error}");
+    // Token requests: the right password, the wrong one; none without credentials.
+    assert_eq!(realm.requests().await.len(), 2);
+
+    let basic = FakeRegistry::with_auth(FakeAuth::Basic {
+        username: "u".into(),
+        password: "right".into(),
+        realm: "r".into(),
+    })
+    .await;
+    let host = basic.host();
+    client_with(&host, Credential::basic("u", "right"))
+        .check_credentials(&host)
+        .await
+        .unwrap();
+    let error = client_with(&host, Credential::basic("u", "wrong"))
+        .check_credentials(&host)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(401), "{error}");
+}
+
+#[tokio::test]
 async fn redirect_to_cdn_drops_authorization() {
     let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("u", "p")).await;
     let registry = FakeRegistry::with_auth(realm.auth(true)).await;

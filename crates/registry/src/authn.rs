@@ -99,7 +99,7 @@ impl AuthState {
 
     /// The credential for a registry host, looked up once per client, off the async
     /// threads (a credential helper is a process to start).
-    async fn credential(&self, registry: &str) -> Result<Credential, RegistryError> {
+    pub(crate) async fn credential(&self, registry: &str) -> Result<Credential, RegistryError> {
         if let Some(credential) = self
             .credentials
             .lock()
@@ -168,7 +168,7 @@ impl AuthState {
         self.answer(client, ping, &challenge, scopes, false).await
     }
 
-    async fn answer(
+    pub(crate) async fn answer(
         &self,
         client: &Client,
         ping: &Ping,
@@ -345,5 +345,60 @@ impl AuthState {
             return Ok(None);
         }
         Ok(renewed)
+    }
+}
+
+impl Client {
+    /// Checks that the keychain's credential for `registry` (`docker.io`, `ghcr.io`,
+    /// `localhost:5000`) is accepted, as `docker login` does before storing it: `/v2/` is
+    /// requested with Basic credentials, or with a fresh bearer token obtained from the
+    /// realm with them. A registry without authentication accepts anything.
+    ///
+    /// Fails with [`crate::ErrorKind::Auth`] when there is no credential or it is refused.
+    pub async fn check_credentials(&self, registry: &str) -> Result<(), RegistryError> {
+        let registry = crate::builder::normalize_registry(registry);
+        let api_host = if registry == imgpull_reference::DOCKER_HUB {
+            imgpull_reference::DOCKER_HUB_API_HOST
+        } else {
+            registry.as_str()
+        };
+        let endpoint = self.registry_endpoint(&registry, api_host);
+        let ping = self.ping(&endpoint).await?;
+        let credential = self.inner.auth.credential(&ping.host).await?;
+        if credential.is_anonymous() {
+            return Err(RegistryError::Auth {
+                registry,
+                reason: "no credentials are configured for this registry".to_owned(),
+            });
+        }
+        let Some(challenge) = ping.challenge() else {
+            return Ok(());
+        };
+        let url = ping.url("/v2/")?;
+        let (ping, challenge, url) = (&ping, &challenge, &url);
+        let policy = self.inner.retry;
+        self.with_retries(&policy, move || async move {
+            let authorization = self
+                .inner
+                .auth
+                .answer(self, ping, challenge, &[], true)
+                .await?;
+            let response = self
+                .send_once(
+                    ping,
+                    &Method::GET,
+                    url.clone(),
+                    &HeaderMap::new(),
+                    authorization.as_ref(),
+                )
+                .await?;
+            if response.status().is_success() {
+                return Ok(());
+            }
+            Err(self
+                .status_error(&Method::GET, url, None, response, true)
+                .await)
+        })
+        .await
     }
 }

@@ -193,7 +193,7 @@ impl ClientBuilder {
 }
 
 /// The registry names Docker Hub goes by, all normalised to `docker.io`.
-fn normalize_registry(registry: &str) -> String {
+pub(crate) fn normalize_registry(registry: &str) -> String {
     let registry = registry.trim().trim_end_matches('/').to_ascii_lowercase();
     let registry = registry
         .strip_prefix("https://")

@@ -181,7 +181,7 @@ impl Client {
 
     /// The registry itself: https, plus plain http for loopback hosts and registries named
     /// insecure (whose https is tried without verification first).
-    fn registry_endpoint(&self, registry: &str, api_host: &str) -> Endpoint {
+    pub(crate) fn registry_endpoint(&self, registry: &str, api_host: &str) -> Endpoint {
         let insecure =
             self.inner.insecure.contains(registry) || self.inner.insecure.contains(api_host);
         let mut candidates = Vec::with_capacity(2);
