@@ -15,7 +15,9 @@
 //!
 //! Several processes may share one cache: a per-blob lock (std's `File::lock`) makes one of
 //! them write a blob while the others wait ([`Store::begin`]) or are told it is busy
-//! ([`Store::try_begin`]), then find it [`Begin::Present`].
+//! ([`Store::try_begin`]), then find it [`Begin::Present`]. (The locks are `flock`-style
+//! advisory locks. Network file systems that emulate them with POSIX record locks exclude
+//! processes from each other, but not two threads of one process.)
 //!
 //! The crate is synchronous and does no network I/O.
 //!

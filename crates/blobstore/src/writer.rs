@@ -238,31 +238,31 @@ fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> io::Result<u64
     fsutil::feed(file.take(len), hasher, &mut buf)
 }
 
-/// Makes a verified partial durable and visible: sync, read-only, rename into place, sync the
-/// directory, then drop the blob's lock (and its lock file).
+/// Makes a verified partial durable and visible: sync, rename into place, make read-only,
+/// sync the directory, then drop the blob's lock (and its lock file).
 fn publish(file: File, partial: &Path, target: &Path, lock: FileLock) -> Result<()> {
     file.sync_data()
         .map_err(BlobstoreError::io("sync partial file", partial))?;
-    drop(file);
-    make_read_only(partial)?;
     let dir = target.parent().unwrap_or(target);
     fsutil::create_dir_all(dir)?;
     fs::rename(partial, target).map_err(BlobstoreError::io("move verified blob into", target))?;
+    make_read_only(&file);
+    drop(file);
     fsutil::sync_dir(dir)?;
     lock.release_and_remove();
     Ok(())
 }
 
 /// Blobs are immutable: clear the write permission bits (on Unix), so that a hard link handed
-/// out for zero-copy output cannot be modified by accident.
-fn make_read_only(path: &Path) -> Result<()> {
+/// out for zero-copy output is not modified by accident. Done after the rename, so that a
+/// failed rename never leaves a partial its owner cannot resume; and best effort, because the
+/// blob is already verified and published by then.
+fn make_read_only(file: &File) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(path, fs::Permissions::from_mode(0o444))
-            .map_err(BlobstoreError::io("make read-only", path))?;
+        let _ = file.set_permissions(fs::Permissions::from_mode(0o444));
     }
     #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
+    let _ = file;
 }

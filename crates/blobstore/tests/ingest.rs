@@ -410,3 +410,14 @@ fn stores_and_writers_can_move_between_threads() {
     send::<Begin>();
     send_sync::<imgpull_blobstore::StatsRecorder>();
 }
+
+#[cfg(unix)]
+#[test]
+fn committed_blobs_are_read_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let store = Store::temporary().unwrap();
+    let digest = Digest::sha256(b"immutable");
+    store.put(&digest, b"immutable").unwrap();
+    let mode = fs::metadata(store.path(&digest)).unwrap().permissions().mode();
+    assert_eq!(mode & 0o222, 0, "mode {mode:o}");
+}
