@@ -1,0 +1,246 @@
+//! Verified blob copies: each blob's size and digest are checked while it is written, and an
+//! inflated layer's diff_id in both of its passes.
+
+use std::io::{Read, Write};
+
+use imgpull_reference::{Descriptor, Digest};
+
+use super::{LayoutBuilder, Sink};
+use crate::compression::Compression;
+use crate::error::ArchiveError;
+use crate::io::{HashingReader, copy_exact, hash_to_end};
+use crate::json::{MAX_DOCUMENT, blob_path};
+use crate::source::{Blob, BlobSource};
+
+impl<S: Sink> LayoutBuilder<S> {
+    /// Writes `bytes` (already verified) as the blob `digest`, unless written before.
+    pub(crate) fn bytes_blob(&mut self, digest: &Digest, bytes: &[u8]) -> Result<(), ArchiveError> {
+        if self.written.contains_key(digest) {
+            return Ok(());
+        }
+        let name = blob_path(digest);
+        self.sink.put_blob(&name, bytes.len() as u64, &mut |out| {
+            out.write_all(bytes)
+                .map_err(|e| ArchiveError::write(&name, e))
+        })?;
+        self.written.insert(digest.clone(), bytes.len() as u64);
+        Ok(())
+    }
+
+    /// Copies the blob `descriptor` from the source (hard-linking where the sink can), unless
+    /// written before; `Ok(false)` when the source does not have it.
+    pub(super) fn source_blob(
+        &mut self,
+        source: &dyn BlobSource,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<bool, ArchiveError> {
+        if self.written.contains_key(&descriptor.digest) {
+            return Ok(true);
+        }
+        if let Some(path) = source.path(&descriptor.digest) {
+            let len = std::fs::metadata(&path).map(|m| m.len()).ok();
+            if len == Some(descriptor.size)
+                && self.sink.link_blob(&blob_path(&descriptor.digest), &path)?
+            {
+                self.written
+                    .insert(descriptor.digest.clone(), descriptor.size);
+                return Ok(true);
+            }
+        }
+        let Some(blob) = source
+            .open(&descriptor.digest)
+            .map_err(|e| read_error(&descriptor.digest, e))?
+        else {
+            return Ok(false);
+        };
+        self.copy_blob(blob, descriptor, what)?;
+        Ok(true)
+    }
+
+    /// Copies `blob`, checking its size and digest against `descriptor`.
+    pub(super) fn copy_blob(
+        &mut self,
+        mut blob: Blob<'_>,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<(), ArchiveError> {
+        let digest = &descriptor.digest;
+        if blob.size() != descriptor.size {
+            return Err(ArchiveError::SizeMismatch {
+                digest: digest.clone(),
+                expected: descriptor.size,
+                actual: blob.size(),
+            });
+        }
+        let name = blob_path(digest);
+        self.sink.put_blob(&name, descriptor.size, &mut |out| {
+            let mut hasher = digest.algorithm().hasher();
+            copy_exact(&mut blob, out, descriptor.size, &mut hasher).map_err(|e| {
+                e.into_archive_error(digest, descriptor.size, &name, |e| read_error(digest, e))
+            })?;
+            check_digest(digest, hasher.finish(), what)
+        })?;
+        self.written.insert(digest.clone(), descriptor.size);
+        Ok(())
+    }
+
+    /// Writes the decompressed content of `layer` as the blob `diff_id`, in two passes: the first
+    /// measures the size the tar header needs and checks the diff_id before anything is
+    /// written; the second writes, checking again. `Ok(None)` when the source lacks the layer.
+    pub(super) fn inflated_blob(
+        &mut self,
+        source: &dyn BlobSource,
+        layer: &Descriptor,
+        compression: Compression,
+        diff_id: &Digest,
+    ) -> Result<Option<u64>, ArchiveError> {
+        let Some(blob) = open_sized(source, layer)? else {
+            return Ok(None);
+        };
+        let size = inflate_pass(blob, layer, compression, diff_id, None)?;
+        let name = blob_path(diff_id);
+        self.sink.put_blob(&name, size, &mut |out| {
+            let blob = open_sized(source, layer)?.ok_or_else(|| ArchiveError::MissingBlob {
+                digest: layer.digest.clone(),
+            })?;
+            inflate_pass(blob, layer, compression, diff_id, Some((out, size, &name))).map(drop)
+        })?;
+        self.written.insert(diff_id.clone(), size);
+        Ok(Some(size))
+    }
+}
+
+/// One pass over a compressed layer: decompresses it, checks the compressed blob's size and
+/// digest and the diff_id, and writes the uncompressed bytes to `out` (with its expected size and
+/// name) when given. Returns the uncompressed size.
+fn inflate_pass(
+    blob: Blob<'_>,
+    layer: &Descriptor,
+    compression: Compression,
+    diff_id: &Digest,
+    out: Option<(&mut dyn Write, u64, &str)>,
+) -> Result<u64, ArchiveError> {
+    let digest = &layer.digest;
+    let mut compressed = HashingReader::new(blob.take(layer.size + 1), digest.algorithm());
+    let decompress_error = |source| ArchiveError::Decompress {
+        layer: digest.clone(),
+        compression: compression.name(),
+        source,
+    };
+    let (size, actual) = {
+        let mut decoder = compression.decoder(&mut compressed);
+        match out {
+            None => hash_to_end(&mut decoder).map_err(decompress_error)?,
+            Some((out, size, name)) => {
+                let mut hasher = diff_id.algorithm().hasher();
+                copy_exact(&mut decoder, out, size, &mut hasher)
+                    .map_err(|e| e.into_archive_error(diff_id, size, name, decompress_error))?;
+                (size, hasher.finish())
+            }
+        }
+    };
+    let (compressed_size, compressed_digest) = compressed.finish();
+    if compressed_size != layer.size {
+        return Err(ArchiveError::SizeMismatch {
+            digest: digest.clone(),
+            expected: layer.size,
+            actual: compressed_size,
+        });
+    }
+    check_digest(digest, compressed_digest, "layer")?;
+    if actual != *diff_id {
+        return Err(ArchiveError::DiffIdMismatch {
+            layer: digest.clone(),
+            expected: diff_id.clone(),
+            actual,
+        });
+    }
+    Ok(size)
+}
+
+/// Opens a blob, checking the size the source announces.
+fn open_sized<'s>(
+    source: &'s dyn BlobSource,
+    descriptor: &Descriptor,
+) -> Result<Option<Blob<'s>>, ArchiveError> {
+    let Some(blob) = source
+        .open(&descriptor.digest)
+        .map_err(|e| read_error(&descriptor.digest, e))?
+    else {
+        return Ok(None);
+    };
+    if blob.size() != descriptor.size {
+        return Err(ArchiveError::SizeMismatch {
+            digest: descriptor.digest.clone(),
+            expected: descriptor.size,
+            actual: blob.size(),
+        });
+    }
+    Ok(Some(blob))
+}
+
+/// Reads a small JSON blob (config, manifest) fully, verifying its size and digest.
+pub(crate) fn read_document(
+    source: &dyn BlobSource,
+    descriptor: &Descriptor,
+    what: &str,
+) -> Result<Vec<u8>, ArchiveError> {
+    if descriptor.size > MAX_DOCUMENT {
+        return Err(ArchiveError::invalid(
+            what,
+            format!(
+                "{} bytes is more than the {MAX_DOCUMENT} bytes allowed",
+                descriptor.size
+            ),
+        ));
+    }
+    let blob = open_sized(source, descriptor)?.ok_or_else(|| ArchiveError::MissingBlob {
+        digest: descriptor.digest.clone(),
+    })?;
+    let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+    blob.take(descriptor.size + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| read_error(&descriptor.digest, e))?;
+    check_bytes(&bytes, descriptor, what)?;
+    Ok(bytes)
+}
+
+/// Checks that `bytes` have the size and digest of `descriptor`.
+pub(crate) fn check_bytes(
+    bytes: &[u8],
+    descriptor: &Descriptor,
+    what: &str,
+) -> Result<(), ArchiveError> {
+    if bytes.len() as u64 != descriptor.size {
+        return Err(ArchiveError::SizeMismatch {
+            digest: descriptor.digest.clone(),
+            expected: descriptor.size,
+            actual: bytes.len() as u64,
+        });
+    }
+    check_digest(
+        &descriptor.digest,
+        imgpull_reference::Digest::compute(descriptor.digest.algorithm(), bytes),
+        what,
+    )
+}
+
+fn check_digest(expected: &Digest, actual: Digest, what: &str) -> Result<(), ArchiveError> {
+    if actual == *expected {
+        Ok(())
+    } else {
+        Err(ArchiveError::DigestMismatch {
+            what: what.to_owned(),
+            expected: expected.clone(),
+            actual,
+        })
+    }
+}
+
+pub(super) fn read_error(digest: &Digest, source: std::io::Error) -> ArchiveError {
+    ArchiveError::SourceRead {
+        digest: digest.clone(),
+        source,
+    }
+}

@@ -1,0 +1,291 @@
+//! Writing the blobs of images into a layout (a tar stream or a directory): the part the docker
+//! archive, OCI archive and OCI layout writers share.
+//!
+//! [`LayoutBuilder`] walks manifests and indexes and decides how each layer is written
+//! (`blobs` does the verified copying and inflating, `rewrite` the manifests and indexes that
+//! describe layers written in another form than the registry's).
+
+mod blobs;
+mod rewrite;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use imgpull_reference::{Descriptor, Digest, media_types};
+
+use crate::compression::{Compression, DOCKER_LAYER_TAR};
+use crate::error::ArchiveError;
+use crate::image::{ImageIndex, LayerForm, Note, WrittenImage, WrittenLayer};
+use crate::json::{ConfigDoc, IndexDoc, ManifestDoc};
+use crate::source::BlobSource;
+
+use blobs::read_error;
+pub(crate) use blobs::{check_bytes, read_document};
+use rewrite::{rewrite_index, rewrite_manifest};
+
+/// How deep indexes may nest inside indexes.
+const MAX_INDEX_DEPTH: usize = 4;
+
+/// Where the blobs and files of a layout go.
+pub(crate) trait Sink {
+    /// Writes a small file at `name` (relative to the layout's root).
+    fn put_file(&mut self, name: &str, data: &[u8]) -> Result<(), ArchiveError>;
+
+    /// Writes the blob at `name`, of `size` bytes, whose content `fill` writes.
+    fn put_blob(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError>;
+
+    /// Puts the file at `path`, which holds exactly the blob, at `name` without copying (a hard
+    /// link); `Ok(false)` when this sink cannot.
+    fn link_blob(&mut self, name: &str, path: &Path) -> Result<bool, ArchiveError> {
+        let _ = (name, path);
+        Ok(false)
+    }
+}
+
+/// Which layers are written decompressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerPolicy {
+    /// Every layer as stored (OCI outputs).
+    AsStored,
+    /// zstd layers decompressed, the others as stored (docker archive).
+    InflateZstd,
+    /// Every compressed layer decompressed (docker archive with uncompressed layers).
+    InflateAll,
+}
+
+impl LayerPolicy {
+    fn inflates(self, compression: Compression) -> bool {
+        match self {
+            Self::AsStored => false,
+            Self::InflateZstd => compression == Compression::Zstd,
+            Self::InflateAll => compression != Compression::None,
+        }
+    }
+}
+
+/// Writes blobs into a [`Sink`], each once.
+pub(crate) struct LayoutBuilder<S: Sink> {
+    pub(crate) sink: S,
+    /// Blobs written so far, with their sizes.
+    written: HashMap<Digest, u64>,
+}
+
+impl<S: Sink> LayoutBuilder<S> {
+    pub(crate) fn new(sink: S) -> Self {
+        Self {
+            sink,
+            written: HashMap::new(),
+        }
+    }
+
+    /// Writes an image manifest, its config and its layers. `manifest` must hash to
+    /// `descriptor`. The manifest is rewritten when a layer is written in another form.
+    pub(crate) fn image(
+        &mut self,
+        manifest: &[u8],
+        descriptor: &Descriptor,
+        source: &dyn BlobSource,
+        policy: LayerPolicy,
+        require_diff_ids: bool,
+    ) -> Result<WrittenImage, ArchiveError> {
+        let what = format!("manifest {}", descriptor.digest);
+        check_bytes(manifest, descriptor, &what)?;
+        let doc = ManifestDoc::parse(manifest, &descriptor.media_type, &what)?;
+        let config_what = format!("config {}", doc.config.digest);
+        let config = read_document(source, &doc.config, &config_what)?;
+        let diff_ids = match ConfigDoc::diff_ids(&config, doc.layers.len(), &config_what) {
+            Ok(ids) => ids.into_iter().map(Some).collect(),
+            Err(e) if require_diff_ids => return Err(e),
+            Err(_) => vec![None; doc.layers.len()],
+        };
+        self.bytes_blob(&doc.config.digest, &config)?;
+
+        let docker =
+            media_types::essence(&descriptor.media_type) == media_types::DOCKER_MANIFEST_V2;
+        let mut layers = Vec::with_capacity(doc.layers.len());
+        let mut notes = Vec::new();
+        for (layer, diff_id) in doc.layers.iter().zip(diff_ids) {
+            let written = self.layer(layer, diff_id.as_ref(), source, policy, docker)?;
+            match (written.form, &diff_id) {
+                (LayerForm::Inflated(Compression::Zstd), Some(id))
+                    if policy == LayerPolicy::InflateZstd =>
+                {
+                    notes.push(Note::ZstdInflated {
+                        layer: layer.digest.clone(),
+                        diff_id: id.clone(),
+                    });
+                }
+                (LayerForm::UncompressedCopy, Some(id)) => notes.push(Note::UncompressedCopy {
+                    layer: layer.digest.clone(),
+                    diff_id: id.clone(),
+                }),
+                _ => {}
+            }
+            layers.push(written);
+        }
+
+        let written_manifest = if layers.iter().all(|l| l.form == LayerForm::AsStored) {
+            self.bytes_blob(&descriptor.digest, manifest)?;
+            descriptor.clone()
+        } else {
+            let bytes = rewrite_manifest(manifest, &layers, &what)?;
+            let mut rewritten = descriptor.clone();
+            rewritten.digest = Digest::sha256(&bytes);
+            rewritten.size = bytes.len() as u64;
+            self.bytes_blob(&rewritten.digest, &bytes)?;
+            rewritten
+        };
+        Ok(WrittenImage {
+            top: written_manifest.clone(),
+            manifest: written_manifest,
+            config: doc.config,
+            layers,
+            notes,
+        })
+    }
+
+    /// Writes an index, every manifest it lists (recursively) and their blobs, and returns the
+    /// written index's descriptor and the written form of the image manifest `selected`.
+    pub(crate) fn index(
+        &mut self,
+        index: &ImageIndex,
+        selected: &Digest,
+        source: &dyn BlobSource,
+    ) -> Result<(Descriptor, Option<WrittenImage>), ArchiveError> {
+        self.index_at(&index.bytes, &index.descriptor, selected, source, 0)
+    }
+
+    fn index_at(
+        &mut self,
+        bytes: &[u8],
+        descriptor: &Descriptor,
+        selected: &Digest,
+        source: &dyn BlobSource,
+        depth: usize,
+    ) -> Result<(Descriptor, Option<WrittenImage>), ArchiveError> {
+        let what = format!("index {}", descriptor.digest);
+        check_bytes(bytes, descriptor, &what)?;
+        if !media_types::is_index(&descriptor.media_type) {
+            return Err(ArchiveError::UnsupportedMediaType {
+                what,
+                media_type: descriptor.media_type.clone(),
+            });
+        }
+        if depth >= MAX_INDEX_DEPTH {
+            return Err(ArchiveError::invalid(what, "indexes nested too deeply"));
+        }
+        let doc: IndexDoc = crate::json::parse(bytes, &what)?;
+        let mut replaced = Vec::new();
+        let mut found = None;
+        for (i, child) in doc.manifests.iter().enumerate() {
+            let child_what = format!("manifest {} listed in {what}", child.digest);
+            let written = if media_types::is_index(&child.media_type) {
+                let child_bytes = read_document(source, child, &child_what)?;
+                let (written, image) =
+                    self.index_at(&child_bytes, child, selected, source, depth + 1)?;
+                found = found.or(image);
+                written
+            } else if media_types::is_image_manifest(&child.media_type) {
+                let child_bytes = read_document(source, child, &child_what)?;
+                let image =
+                    self.image(&child_bytes, child, source, LayerPolicy::AsStored, false)?;
+                let written = image.manifest.clone();
+                if child.digest == *selected {
+                    found = Some(image);
+                }
+                written
+            } else {
+                if !self.source_blob(source, child, &child_what)? {
+                    return Err(ArchiveError::MissingBlob {
+                        digest: child.digest.clone(),
+                    });
+                }
+                child.clone()
+            };
+            if written.digest != child.digest {
+                replaced.push((i, written));
+            }
+        }
+        if replaced.is_empty() {
+            self.bytes_blob(&descriptor.digest, bytes)?;
+            return Ok((descriptor.clone(), found));
+        }
+        let rewritten = rewrite_index(bytes, &replaced, &what)?;
+        let mut written = descriptor.clone();
+        written.digest = Digest::sha256(&rewritten);
+        written.size = rewritten.len() as u64;
+        self.bytes_blob(&written.digest, &rewritten)?;
+        Ok((written, found))
+    }
+
+    fn layer(
+        &mut self,
+        layer: &Descriptor,
+        diff_id: Option<&Digest>,
+        source: &dyn BlobSource,
+        policy: LayerPolicy,
+        docker: bool,
+    ) -> Result<WrittenLayer, ArchiveError> {
+        let what = format!("layer {}", layer.digest);
+        let compression = Compression::from_media_type(&layer.media_type);
+        let uncompressed_type = if docker {
+            DOCKER_LAYER_TAR
+        } else {
+            media_types::OCI_LAYER_TAR
+        };
+        let inflate = compression.is_some_and(|c| policy.inflates(c));
+        if policy != LayerPolicy::AsStored && compression.is_none() {
+            return Err(ArchiveError::UnsupportedMediaType {
+                what,
+                media_type: layer.media_type.clone(),
+            });
+        }
+        let written_as = |digest: &Digest, size: u64, form: LayerForm| WrittenLayer {
+            original: layer.clone(),
+            written: Descriptor::new(uncompressed_type, digest.clone(), size),
+            diff_id: diff_id.cloned(),
+            form,
+        };
+
+        // The layer as stored, unless it must be inflated; inflated layers are named by diff_id.
+        if !inflate {
+            if self.source_blob(source, layer, &what)? {
+                return Ok(WrittenLayer {
+                    original: layer.clone(),
+                    written: layer.clone(),
+                    diff_id: diff_id.cloned(),
+                    form: LayerForm::AsStored,
+                });
+            }
+        } else if let (Some(id), Some(compression)) = (diff_id, compression) {
+            if let Some(&size) = self.written.get(id) {
+                return Ok(written_as(id, size, LayerForm::Inflated(compression)));
+            }
+            if let Some(size) = self.inflated_blob(source, layer, compression, id)? {
+                return Ok(written_as(id, size, LayerForm::Inflated(compression)));
+            }
+        }
+        // The compressed blob is not in the source: an uncompressed copy named by diff_id will do.
+        let missing = || ArchiveError::MissingBlob {
+            digest: layer.digest.clone(),
+        };
+        let id = diff_id.ok_or_else(missing)?;
+        if let Some(&size) = self.written.get(id) {
+            return Ok(written_as(id, size, LayerForm::UncompressedCopy));
+        }
+        let blob = source
+            .open(id)
+            .map_err(|e| read_error(id, e))?
+            .ok_or_else(missing)?;
+        let size = blob.size();
+        let copy = Descriptor::new(uncompressed_type, id.clone(), size);
+        self.copy_blob(blob, &copy, &format!("uncompressed copy of {what}"))?;
+        Ok(written_as(id, size, LayerForm::UncompressedCopy))
+    }
+}
