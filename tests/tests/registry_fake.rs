@@ -931,6 +931,24 @@ fn closed_port_url() -> String {
 }
 
 #[tokio::test]
+async fn unreachable_registry_is_a_network_error_naming_the_cause() {
+    let address = closed_port_url();
+    let reference = Reference::parse(&format!(
+        "{}/r/app:t",
+        address.trim_start_matches("http://")
+    ))
+    .unwrap();
+
+    let error = client().manifest(&reference).await.unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    assert!(
+        error.to_string().to_lowercase().contains("refused"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
 async fn mirrors_fall_through_to_upstream() {
     let upstream = FakeRegistry::start().await;
     let layers = vec![data(700, 24)];
