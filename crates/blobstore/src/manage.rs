@@ -222,6 +222,7 @@ impl Store {
         // Most recently used first, so that the size limit keeps a prefix.
         blobs.sort_by_key(|b| std::cmp::Reverse(b.2));
         let mut kept_bytes = 0_u64;
+        let mut failure = None;
         for (digest, size, last_used) in blobs {
             let idle = now.duration_since(last_used).unwrap_or_default();
             let reason = if options.unreferenced
@@ -236,25 +237,33 @@ impl Store {
             } else {
                 None
             };
-            match reason {
-                Some(reason) => {
-                    if fsutil::remove_file_if_exists(&layout.blob(&digest))? {
-                        report.bytes_freed += size;
-                        report.removed.push(PrunedBlob {
-                            digest,
-                            size,
-                            reason,
-                        });
-                    }
+            match reason.map(|r| (r, fsutil::remove_file_if_exists(&layout.blob(&digest)))) {
+                Some((reason, Ok(true))) => {
+                    report.bytes_freed += size;
+                    report.removed.push(PrunedBlob {
+                        digest,
+                        size,
+                        reason,
+                    });
+                }
+                Some((_, Ok(false))) => {}
+                Some((_, Err(e))) => {
+                    failure = Some(e);
+                    break;
                 }
                 None => kept_bytes += size,
             }
         }
+        // Even after a failed removal, keep index.json and the diff_id index consistent with
+        // what was removed.
         if !report.removed.is_empty() {
             report.images_removed = self.forget_incomplete_images()?;
             self.forget_missing_diff_ids()?;
         }
-        Ok(report)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Re-hashes every stored blob. Blobs that do not match their digest are moved to

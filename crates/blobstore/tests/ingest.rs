@@ -418,6 +418,9 @@ fn committed_blobs_are_read_only() {
     let store = Store::temporary().unwrap();
     let digest = Digest::sha256(b"immutable");
     store.put(&digest, b"immutable").unwrap();
-    let mode = fs::metadata(store.path(&digest)).unwrap().permissions().mode();
+    let mode = fs::metadata(store.path(&digest))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o222, 0, "mode {mode:o}");
 }
