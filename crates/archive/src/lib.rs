@@ -42,10 +42,10 @@
 //! ```
 
 mod compression;
+mod copy;
 mod docker;
 mod error;
 mod image;
-mod io;
 mod json;
 mod layout;
 mod oci;

@@ -47,7 +47,7 @@ impl AtomicFile {
             .tempfile_in(&dir)
             .map_err(|e| ArchiveError::file("cannot create a temporary file in", &dir, e))?;
         Ok(Self {
-            out: BufWriter::with_capacity(crate::io::BUFFER, temp),
+            out: BufWriter::with_capacity(crate::copy::BUFFER, temp),
             dest,
         })
     }

@@ -64,7 +64,7 @@ impl Sink for DirSink {
             .prefix(".tmp-")
             .tempfile_in(dir)
             .map_err(|e| ArchiveError::file("cannot create a temporary file in", dir, e))?;
-        let mut out = BufWriter::with_capacity(crate::io::BUFFER, temp);
+        let mut out = BufWriter::with_capacity(crate::copy::BUFFER, temp);
         fill(&mut out)?;
         let temp = out
             .into_inner()

@@ -7,8 +7,8 @@ use imgpull_reference::{Descriptor, Digest};
 
 use super::{LayoutBuilder, Sink};
 use crate::compression::Compression;
+use crate::copy::{HashingReader, copy_exact, hash_to_end};
 use crate::error::ArchiveError;
-use crate::io::{HashingReader, copy_exact, hash_to_end};
 use crate::json::{MAX_DOCUMENT, blob_path};
 use crate::source::{Blob, BlobSource};
 

@@ -8,8 +8,8 @@ use imgpull_reference::{Descriptor, Digest, media_types};
 use super::storage::read_prefix;
 use super::{ArchiveReader, ArchivedImage, ArchivedLayer, blob_digest, normalise};
 use crate::compression::Compression;
+use crate::copy::hash_to_end;
 use crate::error::ArchiveError;
-use crate::io::hash_to_end;
 use crate::json::{ConfigDoc, DockerManifestEntry, IndexDoc, ManifestDoc, parse};
 
 impl ArchiveReader {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use imgpull_reference::{Descriptor, Digest, Platform};
 
 use crate::compression::Compression;
+use crate::copy::{HashingReader, hash_to_end};
 use crate::error::ArchiveError;
-use crate::io::{HashingReader, hash_to_end};
 use crate::json::{MAX_DOCUMENT, ManifestDoc};
 use crate::source::{Blob, BlobSource};
 

@@ -84,7 +84,7 @@ impl Storage {
                 (handle, 0, size)
             }
         };
-        let mut reader = BufReader::with_capacity(crate::io::BUFFER, handle);
+        let mut reader = BufReader::with_capacity(crate::copy::BUFFER, handle);
         if offset > 0 {
             reader
                 .seek(SeekFrom::Start(offset))
