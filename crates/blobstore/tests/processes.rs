@@ -43,8 +43,8 @@ fn child_ingest() {
 
 #[test]
 fn two_processes_ingesting_the_same_blob_both_succeed_with_one_verified_file() {
+    // Both children also create the cache layout in the same empty directory at once.
     let dir = tempfile::tempdir().unwrap();
-    Store::open(dir.path()).unwrap();
     let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..2)
         .map(|_| {
