@@ -40,13 +40,17 @@ const DEFAULT_RUNS: usize = 5;
 const WARM_IMAGE: &str = "big";
 
 const OPTIONS: &str = "options: --quick (tiny images, one run, debug builds: checks the harness only), \
-                       --runs N (default 5), --fresh (regenerate and push the images)";
+                       --runs N (default 5), --fresh (regenerate and push the images), \
+                       --imgpull PATH (time this binary instead of building one), \
+                       --prepare (only generate and push the images)";
 
 #[derive(Debug)]
 struct Options {
     quick: bool,
     runs: usize,
     fresh: bool,
+    prepare: bool,
+    imgpull: Option<PathBuf>,
 }
 
 impl Options {
@@ -55,6 +59,8 @@ impl Options {
             quick: false,
             runs: DEFAULT_RUNS,
             fresh: false,
+            prepare: false,
+            imgpull: None,
         };
         let mut runs = None;
         let mut args = args.iter();
@@ -62,6 +68,11 @@ impl Options {
             match arg.as_str() {
                 "--quick" => options.quick = true,
                 "--fresh" => options.fresh = true,
+                "--prepare" => options.prepare = true,
+                "--imgpull" => {
+                    options.imgpull =
+                        Some(PathBuf::from(args.next().ok_or("--imgpull needs a path")?));
+                }
                 "--runs" => {
                     let value = args.next().ok_or("--runs needs a number")?;
                     runs = Some(
@@ -94,9 +105,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let bench_dir = target.join("bench");
-    let imgpull = build_imgpull(&target, options.quick)?;
-    let peer = build_peer(&root, &bench_dir, options.quick)?;
-
     let work = WorkDir::create(bench_dir.join(format!("run-{}", std::process::id())))?;
     let pki = Pki::generate(&work.path.join("pki"))?;
     let specs = plan(if options.quick { QUICK_SCALE } else { 1 });
@@ -111,6 +119,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let registry = Registry::start(&fixture_dir.join("registry"), &pki, &work.path)?;
     let images = ensure_images(&fixture_dir, &specs, &registry, &pki)?;
+    if options.prepare {
+        return Ok(());
+    }
+    let imgpull = match &options.imgpull {
+        Some(path) => {
+            fs::canonicalize(path).map_err(|e| format!("--imgpull {}: {e}", path.display()))?
+        }
+        None => build_imgpull(&target, options.quick)?,
+    };
+    let peer = build_peer(&root, &bench_dir, options.quick)?;
 
     let empty_config = work.path.join("config");
     fs::create_dir_all(&empty_config)
@@ -640,7 +658,11 @@ mod tests {
         assert_eq!(parse(&[]).unwrap().runs, DEFAULT_RUNS);
         assert_eq!(parse(&["--quick"]).unwrap().runs, 1);
         let options = parse(&["--runs", "3", "--fresh"]).unwrap();
-        assert!(options.fresh && !options.quick && options.runs == 3);
+        assert!(options.fresh && !options.quick && options.runs == 3 && options.imgpull.is_none());
+        let options = parse(&["--imgpull", "/bin/imgpull", "--prepare"]).unwrap();
+        assert!(options.prepare);
+        assert_eq!(options.imgpull, Some(PathBuf::from("/bin/imgpull")));
+        assert!(parse(&["--imgpull"]).is_err());
         assert!(parse(&["--runs", "0"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
     }

@@ -26,7 +26,7 @@ commands:
   dist [--target TRIPLE]
                    release build (profile `dist`) packaged as target/dist/imgpull-<version>-<target>.tar.gz
                    (.zip for Windows) with README, LICENSE, completions and man page, plus SHA256SUMS
-  bench [--quick] [--runs N] [--fresh]
+  bench [--quick] [--runs N] [--fresh] [--prepare] [--imgpull PATH]
                    time imgpull, skopeo, oci-client and curl pulling seeded images from a TLS
                    registry on 127.0.0.1; table in target/bench/ (see docs/PERFORMANCE.md);
                    --quick: tiny images, one run, only checks that the harness works
