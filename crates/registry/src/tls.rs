@@ -60,18 +60,37 @@ pub fn verifying_config(
     http2: bool,
 ) -> Result<ClientConfig, RegistryError> {
     let provider = provider();
-    let verifier =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
-            .map_err(|e| RegistryError::Tls {
-                reason: e.to_string(),
-            })?;
+    let no_extra_roots = extra_roots.is_empty();
+    let verifier: Arc<dyn ServerCertVerifier> =
+        match rustls_platform_verifier::Verifier::new_with_extra_roots(
+            extra_roots,
+            provider.clone(),
+        ) {
+            Ok(verifier) => Arc::new(verifier),
+            // A machine without a CA bundle (a minimal container) can still use plain-HTTP
+            // loopback registries and insecure ones; HTTPS then fails with this reason.
+            Err(error) if no_extra_roots => {
+                tracing::debug!(%error, "no trusted CA certificates; HTTPS will fail");
+                Arc::new(NoTrustAnchors {
+                    reason: format!(
+                        "{error}; install the system CA certificates or pass --ca-file"
+                    ),
+                    algorithms: provider.signature_verification_algorithms,
+                })
+            }
+            Err(error) => {
+                return Err(RegistryError::Tls {
+                    reason: error.to_string(),
+                });
+            }
+        };
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Tls {
             reason: e.to_string(),
         })?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = alpn(http2);
     Ok(config)
@@ -113,6 +132,49 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The verifier used when there is no trust anchor at all: every certificate is refused
+/// with a message that says why.
+#[derive(Debug)]
+struct NoTrustAnchors {
+    reason: String,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for NoTrustAnchors {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Err(rustls::Error::General(self.reason.clone()))
     }
 
     fn verify_tls12_signature(
