@@ -1,6 +1,7 @@
 //! The docker-save archive writer (the Docker 25+ dual layout).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::Write;
 
 use imgpull_reference::Descriptor;
@@ -53,6 +54,15 @@ pub struct DockerArchiveWriter<W: Write> {
     manifest: Vec<DockerManifestEntry>,
     index: Vec<Descriptor>,
     repositories: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl<W: Write> fmt::Debug for DockerArchiveWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DockerArchiveWriter")
+            .field("options", &self.options)
+            .field("images", &self.manifest.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Write> DockerArchiveWriter<W> {

@@ -1,5 +1,6 @@
 //! The OCI image layout writers: a directory, and the same as a tar.
 
+use std::fmt;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -112,6 +113,16 @@ pub struct OciLayoutWriter {
     dest: PathBuf,
 }
 
+impl fmt::Debug for OciLayoutWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OciLayoutWriter")
+            .field("dest", &self.dest)
+            .field("temp", &self.temp.path())
+            .field("entries", &self.content.index.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl OciLayoutWriter {
     /// Starts a layout to be renamed to `dest`, which must not exist or be an empty directory.
     pub fn create(dest: impl AsRef<Path>) -> Result<Self, ArchiveError> {
@@ -165,6 +176,14 @@ impl OciLayoutWriter {
 /// `oci-layout` and `index.json`.
 pub struct OciArchiveWriter<W: Write> {
     content: OciContent<TarWriter<W>>,
+}
+
+impl<W: Write> fmt::Debug for OciArchiveWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OciArchiveWriter")
+            .field("entries", &self.content.index.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Write> OciArchiveWriter<W> {
