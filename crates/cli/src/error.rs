@@ -95,6 +95,14 @@ pub enum CliError {
     /// Writing or reading an archive failed.
     #[error(transparent)]
     Archive(#[from] imgpull_archive::ArchiveError),
+    /// A manifest or index the registry served cannot be read.
+    #[error("{what} is not a valid document: {reason}")]
+    InvalidDocument {
+        /// Which document, e.g. "index sha256:… of registry/repo:tag".
+        what: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// An index lists no image to pull.
     #[error("{0}: the index lists no image (only attestations or nothing)")]
     NoImage(String),
@@ -128,6 +136,7 @@ impl CliError {
             Self::Archive(error) if error.is_integrity() => ErrorKind::Integrity,
             Self::Io { .. }
             | Self::OutputExists { .. }
+            | Self::InvalidDocument { .. }
             | Self::Archive(_)
             | Self::Task(_)
             | Self::Runtime(_) => ErrorKind::Other,

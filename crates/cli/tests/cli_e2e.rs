@@ -423,10 +423,12 @@ fn token_auth_private_repository_needs_the_right_credentials() {
     );
     assert_exit(&wrong, 3);
 
-    // With the right credentials (from the environment) it works.
+    // With the right credentials (from the environment) it works; `-v` logs the requests
+    // and the token request, never the password or a token.
     let output = sandbox
         .command(&[
             "pull",
+            "-v",
             "--json",
             "-o",
             "private.tar",
@@ -439,6 +441,17 @@ fn token_auth_private_repository_needs_the_right_credentials() {
         .output()
         .expect("imgpull runs");
     assert_success(&output, &["pull", &private]);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        log.contains("registry request") && log.contains("token request"),
+        "{log}"
+    );
+    assert!(log.contains("/v2/private/app/manifests/v1"), "{log}");
+    assert!(
+        !log.contains("hunter2") && !log.contains("Ym9iOmh1bnRlcjI"),
+        "secrets in the log: {log}"
+    );
+    assert!(!log.contains("eyJ"), "a JWT in the log: {log}");
     assert_docker_archive(&sandbox.out().join("private.tar"), &image);
 }
 

@@ -58,7 +58,11 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
         for (digest, bytes) in image.documents() {
             store.put(digest, bytes)?;
         }
-        downloads.extend(image.extra_blobs.iter().cloned());
+        for extra in &image.extra_blobs {
+            if seen.insert(extra.descriptor.digest.clone()) {
+                downloads.push(extra.clone());
+            }
+        }
         for (layer, diff_id) in image.layers() {
             if !seen.insert(layer.digest.clone()) {
                 continue;
@@ -287,12 +291,11 @@ impl Pulled {
         let Some(index) = self.images.first().and_then(|image| image.index.clone()) else {
             return Ok(());
         };
-        let entries: IndexEntries = serde_json::from_slice(&index.bytes).map_err(|error| {
-            CliError::Usage(format!(
-                "index {} of {} is not valid JSON: {error}",
-                index.digest, self.reference
-            ))
-        })?;
+        let entries: IndexEntries =
+            serde_json::from_slice(&index.bytes).map_err(|error| CliError::InvalidDocument {
+                what: format!("index {} of {}", index.digest, self.reference),
+                reason: error.to_string(),
+            })?;
         let known: HashSet<Digest> = self
             .images
             .iter()
@@ -307,10 +310,10 @@ impl Pulled {
                 .await?;
             let blobs: ManifestBlobs =
                 serde_json::from_slice(&manifest.bytes).map_err(|error| {
-                    CliError::Usage(format!(
-                        "manifest {} of {} is not valid JSON: {error}",
-                        entry.digest, self.reference
-                    ))
+                    CliError::InvalidDocument {
+                        what: format!("manifest {} of {}", entry.digest, self.reference),
+                        reason: error.to_string(),
+                    }
                 })?;
             for descriptor in std::iter::once(blobs.config).chain(blobs.layers) {
                 self.extra_blobs.push(Download {
