@@ -45,8 +45,8 @@ pub enum HarnessError {
     #[error("token signing with ring failed while {0}")]
     Signing(&'static str),
 
-    /// The TLS client used for the readiness probe could not be configured.
-    #[error("configuring the TLS client for the readiness probe failed: {0}")]
+    /// rustls could not be configured (the readiness probe's client or the realm's server).
+    #[error("configuring rustls failed: {0}")]
     Tls(#[from] rustls::Error),
 
     /// An external command ran but did not succeed.

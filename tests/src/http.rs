@@ -82,8 +82,11 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds a free loopback port and starts serving.
-    pub(crate) fn start(handler: Arc<Handler>) -> io::Result<Self> {
+    /// Binds a free loopback port and starts serving, over TLS when `tls` is given.
+    pub(crate) fn start(
+        handler: Arc<Handler>,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Self> {
         let listener = TcpListener::bind(("127.0.0.1", 0))?;
         let addr = listener.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -97,10 +100,11 @@ impl HttpServer {
                     }
                     let Ok(stream) = stream else { continue };
                     let handler = Arc::clone(&handler);
+                    let tls = tls.clone();
                     // A connection that fails mid-request (or whose thread cannot be
                     // created) only affects its own client.
-                    let _detached =
-                        std::thread::Builder::new().spawn(move || serve(stream, handler.as_ref()));
+                    let _detached = std::thread::Builder::new()
+                        .spawn(move || serve(stream, tls, handler.as_ref()));
                 }
             })?;
         Ok(Self {
@@ -128,17 +132,34 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve(mut stream: TcpStream, handler: &Handler) -> io::Result<()> {
+fn serve(
+    mut stream: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    handler: &Handler,
+) -> io::Result<()> {
     stream.set_read_timeout(Some(IO_TIMEOUT))?;
     stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let request = read_request(&mut stream)?;
-    let response = handler(&request);
-    write_response(&mut stream, &response)?;
-    stream.flush()?;
-    stream.shutdown(Shutdown::Write)
+    if let Some(config) = tls {
+        let connection = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+        let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+        answer(&mut tls_stream, handler)?;
+        tls_stream.conn.send_close_notify();
+        tls_stream.flush()?;
+        tls_stream.sock.shutdown(Shutdown::Write)
+    } else {
+        answer(&mut stream, handler)?;
+        stream.shutdown(Shutdown::Write)
+    }
 }
 
-fn read_request(stream: &mut TcpStream) -> io::Result<Request> {
+fn answer(stream: &mut (impl Read + Write), handler: &Handler) -> io::Result<()> {
+    let request = read_request(stream)?;
+    let response = handler(&request);
+    write_response(stream, &response)?;
+    stream.flush()
+}
+
+fn read_request(stream: &mut impl Read) -> io::Result<Request> {
     let mut reader = BufReader::new(stream.take(MAX_REQUEST_BYTES));
     let mut line = String::new();
     reader.read_line(&mut line)?;
@@ -179,7 +200,7 @@ fn read_request(stream: &mut TcpStream) -> io::Result<Request> {
     })
 }
 
-fn write_response(stream: &mut TcpStream, response: &Response) -> io::Result<()> {
+fn write_response(stream: &mut impl Write, response: &Response) -> io::Result<()> {
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
         response.status,

@@ -27,6 +27,8 @@ use crate::error::{HarnessError, Result, io_context};
 pub struct TestPki {
     dir: TempDir,
     ca_der: Vec<u8>,
+    server_cert_der: Vec<u8>,
+    server_key_pkcs8: Vec<u8>,
     token_cert_der: Vec<u8>,
     token_key_pkcs8: Vec<u8>,
 }
@@ -99,6 +101,8 @@ impl TestPki {
 
         Ok(Self {
             ca_der: ca_cert.der().to_vec(),
+            server_cert_der: server_cert.der().to_vec(),
+            server_key_pkcs8: server_key.serialize_der(),
             token_cert_der: token_cert.der().to_vec(),
             token_key_pkcs8: token_key.serialize_der(),
             dir,
@@ -143,6 +147,31 @@ impl TestPki {
     /// The CA certificate in DER form.
     pub fn ca_der(&self) -> &[u8] {
         &self.ca_der
+    }
+
+    /// The server certificate in DER form.
+    pub fn server_cert_der(&self) -> &[u8] {
+        &self.server_cert_der
+    }
+
+    /// The server certificate's key as PKCS#8 DER.
+    pub fn server_key_pkcs8(&self) -> &[u8] {
+        &self.server_key_pkcs8
+    }
+
+    /// A rustls server configuration presenting the server certificate (ring provider).
+    pub fn rustls_server_config(&self) -> Result<rustls::ServerConfig> {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![CertificateDer::from(self.server_cert_der.clone())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.server_key_pkcs8.clone())),
+        )?;
+        Ok(config)
     }
 
     /// The token-signing certificate in DER form (what goes into a JWT's `x5c` header).

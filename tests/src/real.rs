@@ -90,7 +90,8 @@ impl RegistryConfig {
         self
     }
 
-    /// Requires token authentication from a realm with this configuration.
+    /// Requires token authentication from a realm with this configuration (served over HTTPS
+    /// with the same CA when the registry uses TLS, else over HTTP).
     #[must_use]
     pub fn token_auth(mut self, config: TokenConfig) -> Self {
         self.auth = AuthConfig::Token(config);
@@ -147,7 +148,12 @@ impl RegistryServer {
             }
             AuthConfig::Token(token_config) => {
                 let users = token_config.users.clone();
-                let realm = TokenRealm::start(token_config, &pki)?;
+                // A TLS registry gets an HTTPS realm under the same CA, as in production.
+                let realm = if config.tls {
+                    TokenRealm::start_https(token_config, &pki)?
+                } else {
+                    TokenRealm::start(token_config, &pki)?
+                };
                 let yaml = format!(
                     "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
                     yaml_string(&realm.url()),

@@ -141,11 +141,23 @@ pub struct TokenRequest {
 pub struct TokenRealm {
     state: Arc<RealmState>,
     server: HttpServer,
+    https: bool,
 }
 
 impl TokenRealm {
-    /// Starts a realm that signs with `pki`'s token-signing key.
+    /// Starts a plain-HTTP realm that signs with `pki`'s token-signing key.
     pub fn start(config: TokenConfig, pki: &TestPki) -> Result<Self> {
+        Self::start_with(config, pki, false)
+    }
+
+    /// Starts an HTTPS realm (presenting `pki`'s server certificate, so clients must trust
+    /// its CA for the realm too, as with a private-CA Harbor) that signs with `pki`'s
+    /// token-signing key.
+    pub fn start_https(config: TokenConfig, pki: &TestPki) -> Result<Self> {
+        Self::start_with(config, pki, true)
+    }
+
+    fn start_with(config: TokenConfig, pki: &TestPki, https: bool) -> Result<Self> {
         if config.lifetime < Duration::from_secs(1) {
             return Err(HarnessError::InvalidSpec(format!(
                 "token lifetime {:?} is shorter than one second",
@@ -168,12 +180,22 @@ impl TokenRealm {
             refresh_tokens: Mutex::new(HashMap::new()),
             counter: AtomicU64::new(0),
         });
+        let tls = if https {
+            Some(Arc::new(pki.rustls_server_config()?))
+        } else {
+            None
+        };
         let handler_state = Arc::clone(&state);
-        let server = HttpServer::start(Arc::new(move |request: &Request| {
-            handler_state.handle(request)
-        }))
+        let server = HttpServer::start(
+            Arc::new(move |request: &Request| handler_state.handle(request)),
+            tls,
+        )
         .map_err(io_context("starting the token realm on 127.0.0.1"))?;
-        Ok(Self { state, server })
+        Ok(Self {
+            state,
+            server,
+            https,
+        })
     }
 
     /// The address the realm listens on.
@@ -181,9 +203,10 @@ impl TokenRealm {
         self.server.addr()
     }
 
-    /// The realm URL to configure in the registry (`http://127.0.0.1:PORT/token`).
+    /// The realm URL to configure in the registry (`http(s)://127.0.0.1:PORT/token`).
     pub fn url(&self) -> String {
-        format!("http://{}/token", self.server.addr())
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/token", self.server.addr())
     }
 
     /// The realm's configuration.

@@ -223,6 +223,11 @@ fn token_registry_serves_public_repositories_anonymously_and_private_ones_with_c
         ),
     )
     .expect("registry starts");
+    let realm = server.realm().expect("token auth runs a realm").url();
+    assert!(
+        realm.starts_with("https://127.0.0.1:"),
+        "a TLS registry gets an HTTPS realm: {realm}"
+    );
     let mut layout = OciLayout::temporary().expect("layout");
     let image = layout
         .add_image(&ImageSpec::new("tokened"), "tokened")
