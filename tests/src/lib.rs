@@ -11,8 +11,8 @@
 //! | --- | --- |
 //! | [`fake`] | [`fake::FakeRegistry`]: a wiremock fake registry (in-memory content, Basic or bearer auth with a fake realm, injected faults and redirects) for protocol edge cases; owned by the registry crate's engineer. |
 //! | [`pki`] | [`pki::TestPki`]: a CA, a server certificate for `127.0.0.1`/`::1`/`localhost`, and a token-signing leaf certificate, as PEM files plus a skopeo `certs.d/ca.crt` directory. |
-//! | [`real`] | [`real::RegistryServer`]: CNCF distribution 2.8 (`docker-registry serve`) on a free loopback port, plain HTTP or TLS, anonymous, htpasswd or token auth; killed on drop. |
-//! | [`realm`] | [`realm::TokenRealm`]: the in-process Docker token realm (ES256 JWTs with `x5c`, public repositories, configurable lifetime) that records every [`realm::TokenRequest`]. |
+//! | [`real`] | [`real::RegistryServer`]: CNCF distribution 2.8 (`docker-registry serve`) on a free loopback port, plain HTTP or TLS, anonymous, htpasswd or token auth; `corrupt_blob` for real integrity failures; killed on drop. |
+//! | [`realm`] | [`realm::TokenRealm`]: the in-process Docker token realm (HTTP, or HTTPS under the test CA for TLS registries; GET with Basic and the OAuth2 POST form; ES256 JWTs with `x5c`; public repositories; configurable lifetime) that records every [`realm::TokenRequest`]. |
 //! | [`image`] | [`image::OciLayout`], [`image::ImageSpec`], [`image::IndexSpec`], [`image::LayerSpec`]: deterministic images (OCI or Docker media types), multi-platform indexes with attestations, shared layers, streamed large layers. |
 //! | [`proxy`] | [`proxy::TcpProxy`]: a TCP proxy in front of a registry that throttles responses and cuts connections (interrupting downloads from a real registry). |
 //! | [`push`] | [`push::push`]: `skopeo copy --all` of a layout entry to a [`real::RegistryServer`]. |

@@ -1,4 +1,6 @@
-//! A Docker token-auth realm (the Docker Hub scheme) served in-process on `127.0.0.1`.
+//! A Docker token-auth realm (the Docker Hub scheme) served in-process on `127.0.0.1`, over
+//! HTTP ([`TokenRealm::start`]) or HTTPS with the [`TestPki`] server certificate
+//! ([`TokenRealm::start_https`]; what a TLS [`crate::real::RegistryServer`] uses).
 //!
 //! The realm answers `GET /token?service=…&scope=…` (credentials, if any, in a Basic
 //! `Authorization` header) and the OAuth2 form `POST /token` (`grant_type=password` with
