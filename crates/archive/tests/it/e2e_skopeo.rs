@@ -410,3 +410,52 @@ fn podman_loads_docker_archives_where_it_runs() {
         assert!(found, "podman images lacks {name} with ID {id}: {listing}");
     }
 }
+
+/// The reader on archives written by another tool: skopeo's docker-archive and oci-archive
+/// outputs (from a layout this crate wrote) read back and verified.
+#[test]
+fn archives_written_by_skopeo_are_read_and_verified() {
+    if !enabled() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
+    let image = TestImage::simple("from-skopeo", "linux/arm/v7", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let layout = tmp.join("layout");
+    let mut writer = OciLayoutWriter::create(&layout).unwrap();
+    writer
+        .add_image(&image.archive_image(&["example.com/app:1.0"]), &source)
+        .unwrap();
+    writer.finish().unwrap();
+    let from = format!("oci:{}:1.0", layout.display());
+
+    let docker = tmp.join("skopeo-docker.tar");
+    skopeo(
+        tmp,
+        &[
+            "copy",
+            &from,
+            &format!("docker-archive:{}:example.com/app:1.0", docker.display()),
+        ],
+    );
+    let reader = imgpull_archive::ArchiveReader::open(&docker).unwrap();
+    assert_eq!(reader.format(), imgpull_archive::ArchiveFormat::DockerArchive);
+    let report = reader.verify().unwrap();
+    assert_eq!(report.layers, image.layers.len());
+    let read = &reader.images()[0];
+    assert_eq!(read.names, ["example.com/app:1.0"]);
+    assert_eq!(read.config.digest, image.config_digest());
+    let diff_ids: Vec<_> = read.layers.iter().map(|l| l.diff_id.clone().unwrap()).collect();
+    let expected: Vec<_> = image.layers.iter().map(Layer::diff_id).collect();
+    assert_eq!(diff_ids, expected);
+
+    let oci = tmp.join("skopeo-oci.tar");
+    skopeo(tmp, &["copy", &from, &format!("oci-archive:{}:2.0", oci.display())]);
+    let reader = imgpull_archive::ArchiveReader::open(&oci).unwrap();
+    assert_eq!(reader.format(), imgpull_archive::ArchiveFormat::OciArchive);
+    reader.verify().unwrap();
+    assert_eq!(reader.images()[0].names, ["2.0"]);
+    assert_eq!(reader.images()[0].config.digest, image.config_digest());
+}
