@@ -282,6 +282,129 @@ mod tests {
         );
     }
 
+    fn status(code: u16, host: &str) -> RegistryError {
+        RegistryError::Status(Box::new(imgpull_registry::StatusError {
+            status: code,
+            method: "GET".to_owned(),
+            url: format!("https://{host}/v2/library/foo/manifests/latest"),
+            host: host.to_owned(),
+            repository: Some("library/foo".to_owned()),
+            errors: Vec::new(),
+            retry_after: None,
+            authenticated: false,
+        }))
+    }
+
+    fn code(error: impl Into<CliError>) -> u8 {
+        error.into().kind().exit_code()
+    }
+
+    #[test]
+    fn registry_errors_map_to_exit_codes() {
+        assert_eq!(code(status(401, "registry-1.docker.io")), 3);
+        assert_eq!(code(status(403, "ghcr.io")), 3);
+        assert_eq!(code(status(404, "ghcr.io")), 4);
+        assert_eq!(code(status(429, "registry-1.docker.io")), 5);
+        assert_eq!(code(status(503, "ghcr.io")), 5);
+        assert_eq!(code(status(400, "ghcr.io")), 1);
+        let gave_up = |source| RegistryError::GaveUp {
+            attempts: 5,
+            elapsed: std::time::Duration::from_secs(3),
+            source: Box::new(source),
+        };
+        assert_eq!(code(gave_up(status(429, "registry-1.docker.io"))), 5);
+        assert_eq!(code(gave_up(status(401, "ghcr.io"))), 3);
+        let digest = |bytes: &[u8]| imgpull_reference::Digest::sha256(bytes);
+        assert_eq!(
+            code(RegistryError::DigestMismatch {
+                url: "u".into(),
+                expected: digest(b"a"),
+                actual: digest(b"b")
+            }),
+            6
+        );
+        assert_eq!(
+            code(RegistryError::Truncated {
+                url: "u".into(),
+                received: 1,
+                expected: 2
+            }),
+            5
+        );
+        assert_eq!(
+            code(RegistryError::NoMatchingPlatform {
+                reference: "r".into(),
+                requested: Box::new(
+                    imgpull_reference::Platform::parse("linux/s390x").expect("platform")
+                ),
+                available: Vec::new(),
+            }),
+            4
+        );
+        assert_eq!(
+            code(RegistryError::InvalidOption {
+                option: "--x".into(),
+                reason: "r".into()
+            }),
+            2
+        );
+        assert_eq!(
+            code(RegistryError::CaFile {
+                path: "ca.pem".into(),
+                reason: "r".into()
+            }),
+            2
+        );
+        assert_eq!(
+            code(RegistryError::Auth {
+                registry: "r".into(),
+                reason: "bad".into()
+            }),
+            3
+        );
+    }
+
+    #[test]
+    fn hub_rate_limit_line_names_the_cause_and_the_way_out() {
+        let line = CliError::from(status(429, "registry-1.docker.io")).line();
+        assert!(
+            line.contains("429") && line.contains("--registry-mirror"),
+            "{line}"
+        );
+        let line = CliError::from(status(401, "registry-1.docker.io")).line();
+        assert!(
+            line.contains("library/foo") && line.contains("--username"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn other_crates_errors_map_to_exit_codes() {
+        let digest = |bytes: &[u8]| imgpull_reference::Digest::sha256(bytes);
+        let corrupt = imgpull_blobstore::BlobstoreError::DigestMismatch {
+            expected: digest(b"a"),
+            actual: digest(b"b"),
+            expected_size: 1,
+            actual_size: 1,
+        };
+        assert_eq!(code(corrupt), 6);
+        let missing = imgpull_blobstore::BlobstoreError::NotFound {
+            digest: digest(b"a"),
+        };
+        assert_eq!(code(missing), 1);
+        let archive = imgpull_archive::ArchiveError::DigestMismatch {
+            what: "layer".into(),
+            expected: digest(b"a"),
+            actual: digest(b"b"),
+        };
+        assert_eq!(code(archive), 6);
+        let reference = imgpull_reference::Reference::parse("Nginx").expect_err("uppercase");
+        assert_eq!(code(reference), 2);
+        assert_eq!(code(imgpull_auth::AuthError::MissingRealm), 3);
+        assert_eq!(code(CliError::CorruptCache(2)), 6);
+        assert_eq!(code(CliError::NoImage("r".into())), 4);
+    }
+
     #[test]
     fn lines_carry_cause_and_hint_on_one_line() {
         let error = CliError::OutputExists {
