@@ -129,6 +129,10 @@ pub enum Flavor {
     #[default]
     Oci,
     /// Docker schema2 manifest (and manifest list), config and layer media types.
+    ///
+    /// skopeo's `oci:` transport does not list such entries of `index.json`;
+    /// [`push`](crate::push::push) sends them through skopeo's `dir:` transport instead, byte
+    /// for byte.
     Docker,
 }
 
