@@ -429,6 +429,32 @@ async fn check_credentials_accepts_right_and_refuses_wrong_or_missing_ones() {
     assert_eq!(error.status(), Some(401), "{error}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_downloads_share_one_ping_and_one_token() {
+    let realm = FakeTokenRealm::start(RealmConfig::new("svc").public("lib/app")).await;
+    let registry = FakeRegistry::with_auth(realm.auth(true)).await;
+    let layers: Vec<Vec<u8>> = (0..8)
+        .map(|i| data(20_000 + i, u8::try_from(i).unwrap()))
+        .collect();
+    let image = registry.push_image("lib/app", Some("1"), &amd64(), &layers);
+    let client = client();
+    let reference = registry.reference("lib/app:1");
+
+    let downloads = image.layers.iter().map(|layer| {
+        let (client, reference) = (client.clone(), reference.clone());
+        let layer = layer.clone();
+        tokio::spawn(async move { download_all(&client, &reference, &layer, 0).await })
+    });
+    let mut pulled = Vec::new();
+    for handle in downloads.collect::<Vec<_>>() {
+        pulled.push(handle.await.unwrap().unwrap());
+    }
+
+    assert_eq!(pulled, layers);
+    assert_eq!(registry.requests_to("/v2/").await.len(), 1, "one ping");
+    assert_eq!(realm.requests().await.len(), 1, "one token");
+}
+
 #[tokio::test]
 async fn redirect_to_cdn_drops_authorization() {
     let realm = FakeTokenRealm::start(RealmConfig::new("svc").user("u", "p")).await;
