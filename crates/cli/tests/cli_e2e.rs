@@ -1275,3 +1275,92 @@ fn cache_verify_prune_and_clear() {
     assert_success(&du, &["cache", "du"]);
     assert!(String::from_utf8_lossy(&du.stdout).contains("(0 files)"));
 }
+
+#[test]
+fn an_unknown_certificate_is_refused_with_a_hint_and_accepted_when_insecure() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let image = push_image(
+        &server,
+        &ImageSpec::new("tls"),
+        &["team/tls:1"],
+        &PushOptions::new(),
+    );
+    let sandbox = Sandbox::new();
+    let reference = server.image_ref("team/tls:1");
+
+    let refused = sandbox.run(&["pull", &reference]);
+    let stderr = assert_exit(&refused, 5);
+    assert!(
+        stderr.contains("--ca-file"),
+        "the hint names the way out: {stderr}"
+    );
+
+    let report = sandbox.json(&[
+        "pull",
+        "--json",
+        "--insecure-registry",
+        &server.host(),
+        &reference,
+    ]);
+    assert_eq!(
+        str_at(&report, "/images/0/manifest_digest"),
+        image.manifest.digest
+    );
+}
+
+#[test]
+fn a_mirror_serves_the_image_when_the_registry_is_down() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let mirror = RegistryServer::start(RegistryConfig::tls()).expect("mirror");
+    let image = push_image(
+        &mirror,
+        &ImageSpec::new("mirrored"),
+        &["team/mirrored:1"],
+        &PushOptions::new(),
+    );
+    let sandbox = Sandbox::new();
+    let down = format!("127.0.0.1:{}", closed_port());
+    let reference = format!("{down}/team/mirrored:1");
+    let mirror_flag = format!("{down}={}", mirror.url());
+
+    let report = sandbox.json(&[
+        "pull",
+        "--json",
+        "--registry-mirror",
+        &mirror_flag,
+        "--ca-file",
+        &ca(&mirror),
+        &reference,
+    ]);
+    assert_eq!(str_at(&report, "/images/0/reference"), reference);
+    assert_eq!(
+        str_at(&report, "/images/0/config_digest"),
+        image.config.digest
+    );
+
+    // The same from the config file.
+    let config = sandbox.path("mirrors.toml");
+    fs::write(
+        &config,
+        format!(
+            "ca-files = [{:?}]\n[mirrors]\n{down:?} = [{:?}]\n",
+            mirror.ca_pem_path().display().to_string(),
+            mirror.url()
+        ),
+    )
+    .expect("config");
+    let report = sandbox.json(&[
+        "pull",
+        "--json",
+        "-o",
+        "from-config.tar",
+        "--config",
+        config.to_str().expect("utf-8"),
+        &reference,
+    ]);
+    assert_eq!(
+        str_at(&report, "/images/0/config_digest"),
+        image.config.digest
+    );
+}

@@ -147,6 +147,22 @@ fn check_options(args: &PullArgs) -> Result<(), CliError> {
             "--gzip and --uncompressed-layers apply to tar outputs, not to --format oci".to_owned(),
         ));
     }
+    let to_stdout = args
+        .output
+        .as_deref()
+        .is_some_and(|path| path.as_os_str() == "-");
+    if to_stdout && args.json {
+        return Err(CliError::Usage(
+            "-o - writes the archive to stdout, where --json would write too: choose one"
+                .to_owned(),
+        ));
+    }
+    if to_stdout && args.format == Format::Oci {
+        return Err(CliError::Usage(
+            "--format oci writes a directory; use --format oci-archive to write to stdout"
+                .to_owned(),
+        ));
+    }
     if args.format == Format::OciArchive && args.uncompressed_layers {
         return Err(CliError::Usage(
             "--uncompressed-layers applies to the docker format; OCI outputs keep the registry's layers".to_owned(),
@@ -478,4 +494,57 @@ fn load_command(destination: &Destination, format: Format) -> Option<String> {
         }
         Format::Oci => format!("skopeo copy oci:{path} …"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn checked(args: &[&str]) -> Result<(), CliError> {
+        let cli = crate::cli::Cli::try_parse_from(["imgpull", "pull"].iter().chain(args))
+            .expect("parses");
+        let crate::cli::Command::Pull(pull) = cli.command else {
+            panic!("expected pull");
+        };
+        check_options(&pull)
+    }
+
+    #[test]
+    fn options_that_cannot_work_together_are_usage_errors() {
+        for args in [
+            &["--all-platforms", "a"][..],
+            &["--format", "oci", "--gzip", "a"],
+            &["--format", "oci", "-o", "-", "a"],
+            &["--format", "oci-archive", "--uncompressed-layers", "a"],
+            &["--json", "-o", "-", "a"],
+        ] {
+            let error = checked(args).expect_err(&format!("{args:?}"));
+            assert_eq!(error.kind().exit_code(), 2, "{args:?}");
+        }
+        for args in [
+            &["a"][..],
+            &["--all-platforms", "--format", "oci-archive", "a"],
+            &["-o", "-", "--gzip", "a"],
+            &["--uncompressed-layers", "--json", "a"],
+        ] {
+            assert!(checked(args).is_ok(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn extra_tag_needs_one_image_and_a_tag() {
+        let one = [Reference::parse(
+            "ghcr.io/o/app@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        )
+        .expect("reference")];
+        let tag = extra_tag(Some("app:1.0"), &one)
+            .expect("valid")
+            .expect("some");
+        assert_eq!(tag.canonical(), "docker.io/library/app:1.0");
+        assert!(extra_tag(Some("app"), &one).is_err(), "a tag is required");
+        let two = [one[0].clone(), one[0].clone()];
+        assert!(extra_tag(Some("app:1"), &two).is_err());
+        assert!(extra_tag(None, &two).expect("no tag").is_none());
+    }
 }
