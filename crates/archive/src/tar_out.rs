@@ -14,10 +14,14 @@ const DIR_MODE: u32 = 0o755;
 /// Writes tar entries with uid/gid 0, no user or group names, mtime 0 (the epoch), mode 0644
 /// for files and 0755 for directories, so that the same content gives the same bytes.
 ///
-/// Parent directories get their own entries, emitted once before their first child.
+/// Parent directories get their own entries, emitted once before their first child. Once an
+/// entry failed half-written, every later call fails too, so that a caller that carries on after
+/// an error cannot finish a corrupt archive.
 pub(crate) struct TarWriter<W: Write> {
     out: W,
     dirs: BTreeSet<String>,
+    /// The entry whose writing failed, if any.
+    broken: Option<String>,
 }
 
 impl<W: Write> TarWriter<W> {
@@ -25,6 +29,7 @@ impl<W: Write> TarWriter<W> {
         Self {
             out,
             dirs: BTreeSet::new(),
+            broken: None,
         }
     }
 
@@ -38,8 +43,22 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes a regular file entry of `size` bytes whose content `fill` writes. `fill` must write
     /// exactly `size` bytes: writing more fails inside `fill`, writing fewer fails here; either way
-    /// the tar stream is unusable afterwards and the caller abandons it.
+    /// the tar stream is unusable afterwards, and the writer refuses any further entry.
     pub(crate) fn entry(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        self.check_intact(name)?;
+        let written = self.write_entry(name, size, fill);
+        if written.is_err() {
+            self.broken = Some(name.to_owned());
+        }
+        written
+    }
+
+    fn write_entry(
         &mut self,
         name: &str,
         size: u64,
@@ -69,11 +88,24 @@ impl<W: Write> TarWriter<W> {
 
     /// Ends the archive (two zero blocks), flushes, and returns the writer.
     pub(crate) fn finish(mut self) -> Result<W, ArchiveError> {
+        self.check_intact("the end of the tar stream")?;
         self.out
             .write_all(&[0; 2 * BLOCK])
             .and_then(|()| self.out.flush())
             .map_err(|e| ArchiveError::write("the end of the tar stream", e))?;
         Ok(self.out)
+    }
+
+    fn check_intact(&self, what: &str) -> Result<(), ArchiveError> {
+        match &self.broken {
+            None => Ok(()),
+            Some(broken) => Err(ArchiveError::write(
+                what,
+                io::Error::other(format!(
+                    "the archive is incomplete: writing `{broken}` failed earlier"
+                )),
+            )),
+        }
     }
 
     fn parents(&mut self, name: &str) -> Result<(), ArchiveError> {

@@ -441,18 +441,28 @@ fn archives_written_by_skopeo_are_read_and_verified() {
         ],
     );
     let reader = imgpull_archive::ArchiveReader::open(&docker).unwrap();
-    assert_eq!(reader.format(), imgpull_archive::ArchiveFormat::DockerArchive);
+    assert_eq!(
+        reader.format(),
+        imgpull_archive::ArchiveFormat::DockerArchive
+    );
     let report = reader.verify().unwrap();
     assert_eq!(report.layers, image.layers.len());
     let read = &reader.images()[0];
     assert_eq!(read.names, ["example.com/app:1.0"]);
     assert_eq!(read.config.digest, image.config_digest());
-    let diff_ids: Vec<_> = read.layers.iter().map(|l| l.diff_id.clone().unwrap()).collect();
+    let diff_ids: Vec<_> = read
+        .layers
+        .iter()
+        .map(|l| l.diff_id.clone().unwrap())
+        .collect();
     let expected: Vec<_> = image.layers.iter().map(Layer::diff_id).collect();
     assert_eq!(diff_ids, expected);
 
     let oci = tmp.join("skopeo-oci.tar");
-    skopeo(tmp, &["copy", &from, &format!("oci-archive:{}:2.0", oci.display())]);
+    skopeo(
+        tmp,
+        &["copy", &from, &format!("oci-archive:{}:2.0", oci.display())],
+    );
     let reader = imgpull_archive::ArchiveReader::open(&oci).unwrap();
     assert_eq!(reader.format(), imgpull_archive::ArchiveFormat::OciArchive);
     reader.verify().unwrap();

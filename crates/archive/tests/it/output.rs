@@ -98,3 +98,53 @@ fn an_uncommitted_file_is_removed() {
     drop(file);
     assert!(entries(dir.path()).is_empty());
 }
+
+/// A source that announces a layer's full size but yields only part of it.
+struct Lying<'a> {
+    inner: &'a MemorySource,
+    layer: imgpull_reference::Digest,
+    content: Vec<u8>,
+    announced: u64,
+}
+
+impl imgpull_archive::BlobSource for Lying<'_> {
+    fn open(
+        &self,
+        digest: &imgpull_reference::Digest,
+    ) -> std::io::Result<Option<imgpull_archive::Blob<'_>>> {
+        if *digest == self.layer {
+            let blob = imgpull_archive::Blob::new(self.content.as_slice(), self.announced);
+            return Ok(Some(blob));
+        }
+        self.inner.open(digest)
+    }
+}
+
+#[test]
+fn a_writer_that_failed_cannot_finish_a_corrupt_archive() {
+    let good = TestImage::simple("good", "linux/amd64", Stored::Gzip, false);
+    let bad = TestImage::simple("bad", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    good.add_to(&mut source);
+    bad.add_to(&mut source);
+    let mut content = bad.layers[1].stored.clone();
+    content.truncate(content.len() / 2);
+    let lying = Lying {
+        inner: &source,
+        layer: bad.layers[1].descriptor.digest.clone(),
+        content,
+        announced: bad.layers[1].descriptor.size,
+    };
+    // The entry fails half-written.
+    let mut writer = DockerArchiveWriter::new(Vec::new(), DockerArchiveOptions::default());
+    let err = writer
+        .add_image(&bad.archive_image(&[]), &lying)
+        .unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    let later = writer
+        .add_image(&good.archive_image(&[]), &source)
+        .unwrap_err();
+    assert!(later.to_string().contains("failed earlier"), "{later}");
+    let end = writer.finish().unwrap_err();
+    assert!(end.to_string().contains("failed earlier"), "{end}");
+}
