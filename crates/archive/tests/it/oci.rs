@@ -291,3 +291,29 @@ fn an_abandoned_layout_leaves_nothing() {
         Path::new(&dest)
     );
 }
+
+#[test]
+fn an_image_with_several_tags_is_one_image_with_several_names() {
+    let a = TestImage::simple("tags", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    a.add_to(&mut source);
+    let mut writer = OciArchiveWriter::new(Vec::new());
+    writer
+        .add_image(
+            &a.archive_image(&["example.com/a:1", "example.com/a:latest"]),
+            &source,
+        )
+        .unwrap();
+    let tar = writer.finish().unwrap();
+    let index: Value = serde_json::from_slice(&member(&tar, "index.json")).unwrap();
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tags.tar");
+    fs::write(&path, &tar).unwrap();
+    let reader = ArchiveReader::open(&path).unwrap();
+    assert_eq!(reader.images().len(), 1);
+    assert_eq!(
+        reader.images()[0].names,
+        ["example.com/a:1", "example.com/a:latest"]
+    );
+}
