@@ -467,19 +467,22 @@ fn login_stores_credentials_that_pull_reads_back_and_logout_removes_them() {
     let host = server.host();
     let reference = server.image_ref("team/login:1");
 
-    let login = sandbox.run_with_stdin(
-        &[
-            "login",
-            &host,
-            "--ca-file",
-            &ca,
-            "--username",
-            "carol",
-            "--password-stdin",
-        ],
-        "pa55\n",
-    );
-    assert_success(&login, &["login"]);
+    let login_args = [
+        "login",
+        &host,
+        "--ca-file",
+        &ca,
+        "--username",
+        "carol",
+        "--password-stdin",
+    ];
+    // A wrong password is refused by the registry and nothing is stored.
+    let refused = sandbox.run_with_stdin(&login_args, "wrong\n");
+    assert_exit(&refused, 3);
+    assert!(!sandbox.path("docker").join("config.json").exists());
+
+    let login = sandbox.run_with_stdin(&login_args, "pa55\n");
+    assert_success(&login, &login_args);
     let config: Value = serde_json::from_slice(
         &fs::read(sandbox.path("docker").join("config.json")).expect("docker config"),
     )

@@ -7,25 +7,34 @@ use std::path::PathBuf;
 use imgpull_auth::{Credential, Keychain, LoginStorage, remove_login, store_login};
 
 use crate::cli::{LoginArgs, LogoutArgs};
+use crate::config::ConfigFile;
 use crate::error::CliError;
 use crate::ui::Ui;
 
-/// Stores the credential given with `--username` and a password for `args.server`.
-pub fn login(args: &LoginArgs, ui: Ui) -> Result<(), CliError> {
-    let Some(Credential::Basic { username, password }) =
-        super::explicit_credential(&args.registry)?
-    else {
+/// Checks the credential given with `--username` and a password against `args.server`, as
+/// `docker login` does, then stores it.
+pub async fn login(args: &LoginArgs, ui: Ui) -> Result<(), CliError> {
+    let credential = super::explicit_credential(&args.registry)?;
+    let Some(Credential::Basic { username, password }) = &credential else {
         return Err(CliError::Usage(
             "login needs --username and a password (--password-stdin, --password or IMGPULL_PASSWORD)".to_owned(),
         ));
     };
-    let keychain = Keychain::from_environment();
-    let config = docker_config(&keychain)?;
-    let storage = store_login(
+    let config = ConfigFile::load(args.registry.config.as_deref())?;
+    let client = super::client_with_credential(
+        &args.registry,
         &config,
+        &[&args.server],
+        credential.as_ref(),
+    )?;
+    client.check_credentials(&args.server).await?;
+    let keychain = Keychain::from_environment();
+    let docker_config = docker_config(&keychain)?;
+    let storage = store_login(
+        &docker_config,
         &args.server,
-        &username,
-        &password,
+        username,
+        password,
         keychain.helper_search_path(),
     )?;
     match storage {

@@ -37,7 +37,7 @@ pub async fn run(command: Command, ui: Ui, cancel: Cancel) -> Result<(), CliErro
         Command::Pull(args) => pull::run(args, ui, cancel).await,
         Command::Inspect(args) => inspect::run(&args, ui).await,
         Command::Tags(args) => tags::run(&args).await,
-        Command::Login(args) => login::login(&args, ui),
+        Command::Login(args) => login::login(&args, ui).await,
         Command::Logout(args) => login::logout(&args, ui),
         Command::Cache(command) => cache::run(command, cancel).await,
         Command::Completions(args) => {
@@ -105,17 +105,28 @@ pub fn explicit_credential(args: &RegistryArgs) -> Result<Option<Credential>, Cl
 }
 
 /// One registry client for the whole command: mirrors, insecure registries and CA files from
-/// the config file and flags, and a keychain that prefers the command line's credential for
-/// `registries`, then `IMGPULL_USERNAME`/`IMGPULL_PASSWORD`, the docker config and the
-/// containers auth files.
+/// the config file and flags, and a keychain that prefers the command line's credential (see
+/// [`explicit_credential`]) for `registries`, then `IMGPULL_USERNAME`/`IMGPULL_PASSWORD`, the
+/// docker config and the containers auth files.
 pub fn registry_client(
     args: &RegistryArgs,
     config: &ConfigFile,
     registries: &[&str],
 ) -> Result<Client, CliError> {
+    let credential = explicit_credential(args)?;
+    client_with_credential(args, config, registries, credential.as_ref())
+}
+
+/// [`registry_client`] with the command line's credential already read.
+pub fn client_with_credential(
+    args: &RegistryArgs,
+    config: &ConfigFile,
+    registries: &[&str],
+    credential: Option<&Credential>,
+) -> Result<Client, CliError> {
     let settings = RegistrySettings::merge(config, args)?;
     let mut keychain = Keychain::from_environment();
-    if let Some(credential) = explicit_credential(args)? {
+    if let Some(credential) = credential {
         for registry in registries {
             keychain = keychain.with_explicit(registry, credential.clone());
         }
