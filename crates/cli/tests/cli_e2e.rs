@@ -1367,3 +1367,49 @@ fn a_mirror_serves_the_image_when_the_registry_is_down() {
         image.config.digest
     );
 }
+
+#[test]
+fn two_processes_sharing_a_cache_download_each_blob_once() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let image = push_image(
+        &server,
+        &ImageSpec::new("shared").layers(4, 1 << 20, Content::Random),
+        &["team/shared:1"],
+        &PushOptions::new(),
+    );
+    // Slow enough that both processes are downloading at the same time.
+    let proxy = TcpProxy::start(server.addr()).expect("proxy");
+    proxy.set_rate(Some(2 << 20));
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+    let reference = format!("{}/team/shared:1", proxy.host());
+
+    let children: Vec<_> = ["a.tar", "b.tar"]
+        .iter()
+        .map(|output| {
+            sandbox
+                .command(&["pull", "--json", "-o", output, "--ca-file", &ca, &reference])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("imgpull starts")
+        })
+        .collect();
+    let mut downloaded = 0;
+    for child in children {
+        let output = child.wait_with_output().expect("imgpull ends");
+        assert_success(&output, &["pull", "concurrently"]);
+        let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+        downloaded += u64_at(&report, "/cache/bytes_downloaded");
+    }
+    assert_eq!(
+        downloaded,
+        image.layers_size(),
+        "each blob was downloaded by one process only"
+    );
+    for output in ["a.tar", "b.tar"] {
+        assert_docker_archive(&sandbox.out().join(output), &image);
+    }
+    assert_success(&sandbox.run(&["cache", "verify"]), &["cache", "verify"]);
+}
