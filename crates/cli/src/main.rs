@@ -23,8 +23,10 @@ use crate::error::CliError;
 use crate::signal::Cancel;
 use crate::ui::Ui;
 
-/// How long blocking work (archive writing) gets to notice a cancellation before exit.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long blocking work gets after Ctrl+C before the process exits: the archive writer notices
+/// the cancellation at its next write and removes its temporary file within milliseconds; only a
+/// write blocked on a full pipe (`-o -`) or a wait for another process's blob lock takes longer.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

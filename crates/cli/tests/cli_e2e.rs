@@ -1413,3 +1413,58 @@ fn two_processes_sharing_a_cache_download_each_blob_once() {
     }
     assert_success(&sandbox.run(&["cache", "verify"]), &["cache", "verify"]);
 }
+
+#[test]
+fn sigint_while_the_archive_waits_on_a_full_pipe_still_exits_promptly() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let image = push_image(
+        &server,
+        &ImageSpec::new("piped").layer(LayerSpec::random(5, 2 << 20)),
+        &["team/piped:1"],
+        &PushOptions::new(),
+    );
+    let sandbox = Sandbox::new();
+    let blob = sandbox
+        .cache()
+        .join("blobs/sha256")
+        .join(image.layers[0].blob.hex());
+    // stdout is a pipe nobody reads: the archive writer blocks once it is full.
+    let mut child = sandbox
+        .command(&[
+            "pull",
+            "-q",
+            "-o",
+            "-",
+            "--ca-file",
+            &ca(&server),
+            &server.image_ref("team/piped:1"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("imgpull starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !blob.exists() {
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "imgpull ended early"
+        );
+        assert!(Instant::now() < deadline, "the layer never arrived");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let started = Instant::now();
+    let status = child.wait().expect("imgpull ends");
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+}
