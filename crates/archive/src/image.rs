@@ -142,6 +142,11 @@ pub struct WrittenLayer {
     pub written: Descriptor,
     /// The digest of the uncompressed layer, from the config (when the config was read).
     pub diff_id: Option<Digest>,
+    /// Whether the writer checked that the layer's uncompressed content hashes to `diff_id`:
+    /// always for layers written decompressed or from an uncompressed copy, and for layers
+    /// written as stored when [`DockerArchiveWriter::verify_diff_ids`](crate::DockerArchiveWriter::verify_diff_ids)
+    /// is on. Only checked pairs should be recorded as facts (in a cache's diff_id index).
+    pub diff_id_verified: bool,
     /// How it was written.
     pub form: LayerForm,
 }

@@ -3,7 +3,8 @@
 
 use std::io::{Read, Write};
 
-use imgpull_reference::{Descriptor, Digest};
+use flate2::write::MultiGzDecoder;
+use imgpull_reference::{Descriptor, Digest, Hasher};
 
 use super::{LayoutBuilder, Sink};
 use crate::compression::Compression;
@@ -55,6 +56,61 @@ impl<S: Sink> LayoutBuilder<S> {
             return Ok(false);
         };
         self.copy_blob(blob, descriptor, what)?;
+        Ok(true)
+    }
+
+    /// Copies a gzip layer as stored, decompressing a copy of its bytes on the way to check that
+    /// they hash to `diff_id` (one pass; the output is abandoned on a mismatch). A blob already
+    /// written is checked against the diff_id it was found to have. `Ok(false)` when the source
+    /// lacks the layer.
+    pub(super) fn checked_gzip_blob(
+        &mut self,
+        source: &dyn BlobSource,
+        layer: &Descriptor,
+        diff_id: &Digest,
+    ) -> Result<bool, ArchiveError> {
+        let digest = &layer.digest;
+        let mismatch = |actual: &Digest| ArchiveError::DiffIdMismatch {
+            layer: digest.clone(),
+            expected: diff_id.clone(),
+            actual: actual.clone(),
+        };
+        if let Some(known) = self.checked.get(digest) {
+            return if known == diff_id {
+                Ok(true)
+            } else {
+                Err(mismatch(known))
+            };
+        }
+        let Some(mut blob) = open_sized(source, layer)? else {
+            return Ok(false);
+        };
+        if self.written.contains_key(digest) {
+            // Written before without the check: check it now without writing it again.
+            inflate_pass(blob, layer, Compression::Gzip, diff_id, None)?;
+        } else {
+            let name = blob_path(digest);
+            self.sink.put_blob(&name, layer.size, &mut |out| {
+                let mut hasher = digest.algorithm().hasher();
+                let mut tee = GzipTee::new(out, diff_id.algorithm().hasher());
+                copy_exact(&mut blob, &mut tee, layer.size, &mut hasher).map_err(|e| {
+                    e.into_archive_error(digest, layer.size, &name, |e| read_error(digest, e))
+                })?;
+                check_digest(digest, hasher.finish(), "layer")?;
+                let actual = tee.finish().map_err(|source| ArchiveError::Decompress {
+                    layer: digest.clone(),
+                    compression: Compression::Gzip.name(),
+                    source,
+                })?;
+                if actual == *diff_id {
+                    Ok(())
+                } else {
+                    Err(mismatch(&actual))
+                }
+            })?;
+            self.written.insert(digest.clone(), layer.size);
+        }
+        self.checked.insert(digest.clone(), diff_id.clone());
         Ok(true)
     }
 
@@ -242,5 +298,47 @@ pub(super) fn read_error(digest: &Digest, source: std::io::Error) -> ArchiveErro
     ArchiveError::SourceRead {
         digest: digest.clone(),
         source,
+    }
+}
+
+/// A writer that passes bytes on to the output and decompresses a copy of them into a hasher.
+/// A decompression error does not fail the output's writes; [`GzipTee::finish`] reports it.
+struct GzipTee<'a> {
+    out: &'a mut dyn Write,
+    decoder: MultiGzDecoder<Hasher>,
+    error: Option<std::io::Error>,
+}
+
+impl<'a> GzipTee<'a> {
+    fn new(out: &'a mut dyn Write, hasher: Hasher) -> Self {
+        Self {
+            out,
+            decoder: MultiGzDecoder::new(hasher),
+            error: None,
+        }
+    }
+
+    /// The digest of the decompressed bytes, or why they could not be decompressed.
+    fn finish(self) -> std::io::Result<Digest> {
+        if let Some(error) = self.error {
+            return Err(error);
+        }
+        Ok(self.decoder.finish()?.finish())
+    }
+}
+
+impl Write for GzipTee<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        if self.error.is_none()
+            && let Err(error) = self.decoder.write_all(&buf[..n])
+        {
+            self.error = Some(error);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }

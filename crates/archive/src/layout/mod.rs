@@ -74,6 +74,10 @@ pub(crate) struct LayoutBuilder<S: Sink> {
     pub(crate) sink: S,
     /// Blobs written so far, with their sizes.
     written: HashMap<Digest, u64>,
+    /// Whether gzip layers written as stored are decompressed on the way to check their diff_ids.
+    check_diff_ids: bool,
+    /// Layer blobs whose decompressed content was checked, with the diff_id it hashes to.
+    checked: HashMap<Digest, Digest>,
 }
 
 impl<S: Sink> LayoutBuilder<S> {
@@ -81,7 +85,14 @@ impl<S: Sink> LayoutBuilder<S> {
         Self {
             sink,
             written: HashMap::new(),
+            check_diff_ids: false,
+            checked: HashMap::new(),
         }
+    }
+
+    /// Checks the diff_ids of the gzip layers written as stored, from now on.
+    pub(crate) fn check_diff_ids(&mut self, check: bool) {
+        self.check_diff_ids = check;
     }
 
     /// Writes an image manifest, its config and its layers. `manifest` must hash to
@@ -246,20 +257,40 @@ impl<S: Sink> LayoutBuilder<S> {
                 media_type: layer.media_type.clone(),
             });
         }
+        // Written blobs named by diff_id were hashed on the way, so their diff_id is checked.
         let written_as = |digest: &Digest, size: u64, form: LayerForm| WrittenLayer {
             original: layer.clone(),
             written: Descriptor::new(uncompressed_type, digest.clone(), size),
             diff_id: diff_id.cloned(),
+            diff_id_verified: true,
             form,
         };
 
         // The layer as stored, unless it must be inflated; inflated layers are named by diff_id.
         if !inflate {
-            if self.source_blob(source, layer, &what)? {
+            let (present, verified) = match (self.check_diff_ids, diff_id, compression) {
+                (true, Some(id), Some(Compression::Gzip)) => {
+                    let present = self.checked_gzip_blob(source, layer, id)?;
+                    (present, present)
+                }
+                (true, Some(id), Some(Compression::None)) => {
+                    if layer.digest != *id {
+                        return Err(ArchiveError::DiffIdMismatch {
+                            layer: layer.digest.clone(),
+                            expected: id.clone(),
+                            actual: layer.digest.clone(),
+                        });
+                    }
+                    (self.source_blob(source, layer, &what)?, true)
+                }
+                _ => (self.source_blob(source, layer, &what)?, false),
+            };
+            if present {
                 return Ok(WrittenLayer {
                     original: layer.clone(),
                     written: layer.clone(),
                     diff_id: diff_id.cloned(),
+                    diff_id_verified: verified,
                     form: LayerForm::AsStored,
                 });
             }

@@ -439,24 +439,32 @@ fn a_source_with_a_wrong_size_or_content_is_an_integrity_error() {
     assert!(matches!(err, ArchiveError::DigestMismatch { .. }), "{err}");
 }
 
-#[test]
-fn a_layer_whose_diff_id_does_not_match_fails_before_it_is_written() {
-    let good = Layer::new(&[("x", b"x")], Stored::Gzip, false);
-    let mut image = TestImage::new("linux/amd64", vec![good], false);
-    // A config claiming another diff_id.
-    let other = Digest::sha256(b"something else");
-    let config = String::from_utf8(image.config.clone())
-        .unwrap()
-        .replace(&image.layers[0].diff_id().to_string(), &other.to_string());
-    let fixed = TestImage::new("linux/amd64", image.layers.clone(), false);
-    image.config = config.into_bytes();
-    image.manifest = String::from_utf8(fixed.manifest.clone())
+/// An image of one gzip layer whose config claims `claimed` as its diff_id.
+fn image_claiming(claimed: &Digest) -> TestImage {
+    let layers = vec![Layer::new(&[("x", b"x")], Stored::Gzip, false)];
+    let honest = TestImage::new("linux/amd64", layers, false);
+    let mut image = honest.clone();
+    image.config = String::from_utf8(honest.config.clone())
         .unwrap()
         .replace(
-            &fixed.config_digest().to_string(),
+            &honest.layers[0].diff_id().to_string(),
+            &claimed.to_string(),
+        )
+        .into_bytes();
+    image.manifest = String::from_utf8(honest.manifest.clone())
+        .unwrap()
+        .replace(
+            &honest.config_digest().to_string(),
             &image.config_digest().to_string(),
         )
         .into_bytes();
+    image
+}
+
+#[test]
+fn a_layer_whose_diff_id_does_not_match_fails_before_it_is_written() {
+    let other = Digest::sha256(b"something else");
+    let image = image_claiming(&other);
     let mut source = MemorySource::new();
     image.add_to(&mut source);
     let mut writer = DockerArchiveWriter::new(
@@ -471,6 +479,73 @@ fn a_layer_whose_diff_id_does_not_match_fails_before_it_is_written() {
     assert!(
         matches!(&err, ArchiveError::DiffIdMismatch { expected, .. } if *expected == other),
         "{err}"
+    );
+}
+
+#[test]
+fn diff_ids_of_layers_written_as_stored_are_checked_on_request() {
+    let image = TestImage::simple("check", "linux/amd64", Stored::Gzip, true);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let tagged = [image.archive_image(&["check:1"])];
+    let (unchecked_tar, unchecked) =
+        write(&tagged, &source, DockerArchiveOptions::default()).unwrap();
+    assert!(unchecked[0].layers.iter().all(|l| !l.diff_id_verified));
+
+    let mut writer =
+        DockerArchiveWriter::new(Vec::new(), DockerArchiveOptions::default()).verify_diff_ids(true);
+    let checked = writer.add_image(&tagged[0], &source).unwrap();
+    assert!(
+        checked
+            .layers
+            .iter()
+            .all(|l| l.diff_id_verified && l.form == LayerForm::AsStored)
+    );
+    assert_eq!(
+        writer.finish().unwrap(),
+        unchecked_tar,
+        "the check changes no byte"
+    );
+
+    // A layer shared with an image written earlier is known to be checked.
+    let mut writer =
+        DockerArchiveWriter::new(Vec::new(), DockerArchiveOptions::default()).verify_diff_ids(true);
+    writer.add_image(&tagged[0], &source).unwrap();
+    let again = writer
+        .add_image(&image.archive_image(&["check:2"]), &source)
+        .unwrap();
+    assert!(again.layers.iter().all(|l| l.diff_id_verified));
+
+    // Written decompressed, layers are always checked.
+    let options = DockerArchiveOptions {
+        uncompressed_layers: true,
+    };
+    let (_, inflated) = write(&tagged, &source, options).unwrap();
+    assert!(inflated[0].layers.iter().all(|l| l.diff_id_verified));
+
+    // A config lying about a gzip layer is caught while the layer is written as stored.
+    let other = Digest::sha256(b"not this layer");
+    let lying = image_claiming(&other);
+    let mut source = MemorySource::new();
+    lying.add_to(&mut source);
+    let mut writer =
+        DockerArchiveWriter::new(Vec::new(), DockerArchiveOptions::default()).verify_diff_ids(true);
+    let err = writer
+        .add_image(&lying.archive_image(&[]), &source)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::DiffIdMismatch { expected, .. } if *expected == other),
+        "{err}"
+    );
+    assert!(err.is_integrity());
+    // Without the check, the lie goes through to the archive (and `docker load` would fail).
+    assert!(
+        write(
+            &[lying.archive_image(&[])],
+            &source,
+            DockerArchiveOptions::default()
+        )
+        .is_ok()
     );
 }
 
