@@ -18,7 +18,7 @@ use crate::error::CliError;
 use crate::naming::{self, NameParts};
 use crate::report::{CacheReport, ImageReport, PullReport};
 use crate::signal::Cancel;
-use crate::ui::Ui;
+use crate::ui::{PullProgress, Ui};
 
 /// Pulls the images of `args` into the cache and writes them as one archive.
 pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError> {
@@ -52,35 +52,7 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     // 5. Store what was already fetched, then download every missing blob, largest first.
     let progress = ui.pull_progress();
     let stats = Arc::new(StatsRecorder::default());
-    let mut downloads = Vec::new();
-    let mut seen = HashSet::new();
-    for image in &pulled {
-        for (digest, bytes) in image.documents() {
-            store.put(digest, bytes)?;
-        }
-        for extra in &image.extra_blobs {
-            if seen.insert(extra.descriptor.digest.clone()) {
-                downloads.push(extra.clone());
-            }
-        }
-        for (layer, diff_id) in image.layers() {
-            if !seen.insert(layer.digest.clone()) {
-                continue;
-            }
-            if !store.contains(&layer.digest) && diff_id.is_some_and(|id| store.contains(id)) {
-                // An uncompressed copy (from `cache import`) will be written instead.
-                stats.hit(layer.size);
-                progress.cached(&layer.digest.to_string(), layer.size);
-                continue;
-            }
-            downloads.push(Download {
-                reference: image.reference.clone(),
-                descriptor: layer.clone(),
-            });
-        }
-    }
-    downloads.sort_by_key(|download| std::cmp::Reverse(download.descriptor.size));
-    progress.expect_bytes(downloads.iter().map(|d| d.descriptor.size).sum());
+    let downloads = plan_downloads(&store, &pulled, &progress, &stats)?;
     fetch::download_all(&client, &store, downloads, concurrency, &progress, &stats).await?;
 
     // 6. Write the archive in one streaming pass from the cache (blocking file work).
@@ -116,6 +88,47 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     let load = load_command(&destination, args.format);
     ui.pull_summary(&report, load.as_deref());
     Ok(())
+}
+
+/// Stores the documents already fetched (manifests, index, configs) and lists the blobs the
+/// cache lacks, each once, largest first. A layer whose uncompressed copy is cached (from
+/// `cache import`) is a hit: the archive writer substitutes the copy.
+fn plan_downloads(
+    store: &Store,
+    pulled: &[Pulled],
+    progress: &PullProgress,
+    stats: &StatsRecorder,
+) -> Result<Vec<Download>, CliError> {
+    let mut downloads = Vec::new();
+    let mut seen = HashSet::new();
+    for image in pulled {
+        for (digest, bytes) in image.documents() {
+            store.put(digest, bytes)?;
+        }
+        for extra in &image.extra_blobs {
+            if seen.insert(extra.descriptor.digest.clone()) {
+                downloads.push(extra.clone());
+            }
+        }
+        for (layer, diff_id) in image.layers() {
+            if !seen.insert(layer.digest.clone()) {
+                continue;
+            }
+            if !store.contains(&layer.digest) && diff_id.is_some_and(|id| store.contains(id)) {
+                stats.hit(layer.size);
+                progress.expect_bytes(layer.size);
+                progress.cached(&layer.digest.to_string(), layer.size);
+                continue;
+            }
+            downloads.push(Download {
+                reference: image.reference.clone(),
+                descriptor: layer.clone(),
+            });
+        }
+    }
+    downloads.sort_by_key(|download| std::cmp::Reverse(download.descriptor.size));
+    progress.expect_bytes(downloads.iter().map(|d| d.descriptor.size).sum());
+    Ok(downloads)
 }
 
 /// `--tag NAME:TAG`: a name for the one image of the pull (typically pulled by digest).
