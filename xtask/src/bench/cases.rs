@@ -210,6 +210,7 @@ impl Case {
                             "--parallel-max",
                             "64",
                             "--silent",
+                            "--no-progress-meter",
                             "--show-error",
                             "--fail",
                             "--cacert",
