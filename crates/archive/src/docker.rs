@@ -9,7 +9,7 @@ use imgpull_reference::Descriptor;
 use crate::error::ArchiveError;
 use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
 use crate::json::{DockerManifestEntry, IndexDoc, OCI_LAYOUT, blob_path, to_bytes};
-use crate::layout::{LayerPolicy, LayoutBuilder};
+use crate::layout::{LayoutBuilder, Target};
 use crate::source::BlobSource;
 use crate::tar_out::TarWriter;
 
@@ -95,18 +95,12 @@ impl<W: Write> DockerArchiveWriter<W> {
         source: &dyn BlobSource,
     ) -> Result<WrittenImage, ArchiveError> {
         let names = image.names()?;
-        let policy = if self.options.uncompressed_layers {
-            LayerPolicy::InflateAll
-        } else {
-            LayerPolicy::InflateZstd
+        let target = Target::Docker {
+            inflate_all: self.options.uncompressed_layers,
         };
-        let written = self.builder.image(
-            &image.manifest,
-            &image.manifest_descriptor,
-            source,
-            policy,
-            true,
-        )?;
+        let written =
+            self.builder
+                .image(&image.manifest, &image.manifest_descriptor, source, target)?;
 
         self.manifest.push(DockerManifestEntry {
             config: blob_path(&written.config.digest),

@@ -181,6 +181,14 @@ pub enum Note {
         /// The digest of the uncompressed copy written instead.
         diff_id: Digest,
     },
+    /// A Docker schema 2 manifest was converted to an OCI manifest for an OCI output (as
+    /// `skopeo copy` does), so the manifest digest changed; the image ID did not.
+    ConvertedToOci {
+        /// The registry's manifest.
+        manifest: Digest,
+        /// The OCI manifest written.
+        converted: Digest,
+    },
 }
 
 impl fmt::Display for Note {
@@ -189,6 +197,13 @@ impl fmt::Display for Note {
             Self::ZstdInflated { layer, diff_id } => write!(
                 f,
                 "zstd layer {layer} written uncompressed as {diff_id}: docker engines before 23.0 cannot load zstd layers"
+            ),
+            Self::ConvertedToOci {
+                manifest,
+                converted,
+            } => write!(
+                f,
+                "Docker manifest {manifest} written as the OCI manifest {converted}, which OCI tools require (the image ID is unchanged)"
             ),
             Self::UncompressedCopy { layer, diff_id } => write!(
                 f,

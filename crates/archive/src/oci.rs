@@ -11,7 +11,7 @@ use tempfile::TempDir;
 use crate::error::ArchiveError;
 use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
 use crate::json::{IndexDoc, OCI_LAYOUT};
-use crate::layout::{LayerPolicy, LayoutBuilder, Sink};
+use crate::layout::{LayoutBuilder, Sink, Target};
 use crate::output::{clear_destination, parent_dir, sync_dir};
 use crate::sinks::DirSink;
 use crate::source::BlobSource;
@@ -43,8 +43,7 @@ impl<S: Sink> OciContent<S> {
                     &image.manifest,
                     &image.manifest_descriptor,
                     source,
-                    LayerPolicy::AsStored,
-                    false,
+                    Target::Oci,
                 )?;
                 written
                     .top
@@ -106,7 +105,10 @@ impl<S: Sink> OciContent<S> {
 /// modify blobs in the output in place. The layout is built in a temporary directory next to
 /// the destination and renamed there by [`OciLayoutWriter::finish`]; dropped before, it is
 /// removed. Layers are written as stored, zstd included; with [`ArchiveImage::index`], the whole
-/// index is kept.
+/// index is kept. Docker schema 2 manifests and manifest lists are converted to their OCI forms
+/// (media types only, as `skopeo copy` does), since OCI tools skip Docker media types in an
+/// `index.json`: their digests change ([`Note::ConvertedToOci`](crate::Note::ConvertedToOci)),
+/// the configs and so the image IDs do not.
 pub struct OciLayoutWriter {
     content: OciContent<DirSink>,
     temp: TempDir,
@@ -173,7 +175,8 @@ impl OciLayoutWriter {
 }
 
 /// Writes an OCI image layout as a tar (`oci-archive:FILE`), deterministically: the blobs, then
-/// `oci-layout` and `index.json`.
+/// `oci-layout` and `index.json`. The content is that of [`OciLayoutWriter`], Docker manifests
+/// converted to OCI ones included.
 pub struct OciArchiveWriter<W: Write> {
     content: OciContent<TarWriter<W>>,
 }

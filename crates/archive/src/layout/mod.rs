@@ -48,9 +48,30 @@ pub(crate) trait Sink {
     }
 }
 
+/// What kind of output the blobs are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A docker archive: configs must list diff_ids; zstd layers (or, with `inflate_all`, every
+    /// compressed layer) are written decompressed.
+    Docker { inflate_all: bool },
+    /// An OCI layout: layers as stored; Docker schema 2 manifests and manifest lists converted
+    /// to their OCI forms, which OCI tools require (the config, so the image ID, is unchanged).
+    Oci,
+}
+
+impl Target {
+    fn policy(self) -> LayerPolicy {
+        match self {
+            Self::Docker { inflate_all: false } => LayerPolicy::InflateZstd,
+            Self::Docker { inflate_all: true } => LayerPolicy::InflateAll,
+            Self::Oci => LayerPolicy::AsStored,
+        }
+    }
+}
+
 /// Which layers are written decompressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LayerPolicy {
+enum LayerPolicy {
     /// Every layer as stored (OCI outputs).
     AsStored,
     /// zstd layers decompressed, the others as stored (docker archive).
@@ -96,15 +117,16 @@ impl<S: Sink> LayoutBuilder<S> {
     }
 
     /// Writes an image manifest, its config and its layers. `manifest` must hash to
-    /// `descriptor`. The manifest is rewritten when a layer is written in another form.
+    /// `descriptor`. The manifest is rewritten when a layer is written in another form, or when
+    /// a Docker manifest is converted for an OCI output.
     pub(crate) fn image(
         &mut self,
         manifest: &[u8],
         descriptor: &Descriptor,
         source: &dyn BlobSource,
-        policy: LayerPolicy,
-        require_diff_ids: bool,
+        target: Target,
     ) -> Result<WrittenImage, ArchiveError> {
+        let policy = target.policy();
         let what = format!("manifest {}", descriptor.digest);
         check_bytes(manifest, descriptor, &what)?;
         let doc = ManifestDoc::parse(manifest, &descriptor.media_type, &what)?;
@@ -112,17 +134,22 @@ impl<S: Sink> LayoutBuilder<S> {
         let config = read_document(source, &doc.config, &config_what)?;
         let diff_ids = match ConfigDoc::diff_ids(&config, doc.layers.len(), &config_what) {
             Ok(ids) => ids.into_iter().map(Some).collect(),
-            Err(e) if require_diff_ids => return Err(e),
+            Err(e) if target != Target::Oci => return Err(e),
             Err(_) => vec![None; doc.layers.len()],
         };
         self.bytes_blob(&doc.config.digest, &config)?;
 
         let docker =
             media_types::essence(&descriptor.media_type) == media_types::DOCKER_MANIFEST_V2;
+        let convert = docker && target == Target::Oci;
         let mut layers = Vec::with_capacity(doc.layers.len());
         let mut notes = Vec::new();
         for (layer, diff_id) in doc.layers.iter().zip(diff_ids) {
-            let written = self.layer(layer, diff_id.as_ref(), source, policy, docker)?;
+            let mut written =
+                self.layer(layer, diff_id.as_ref(), source, policy, docker && !convert)?;
+            if convert {
+                written.written.media_type = oci_layer_type(&written.written.media_type);
+            }
             match (written.form, &diff_id) {
                 (LayerForm::Inflated(Compression::Zstd), Some(id))
                     if policy == LayerPolicy::InflateZstd =>
@@ -141,21 +168,30 @@ impl<S: Sink> LayoutBuilder<S> {
             layers.push(written);
         }
 
-        let written_manifest = if layers.iter().all(|l| l.form == LayerForm::AsStored) {
+        let mut config = doc.config;
+        let written_manifest = if !convert && layers.iter().all(|l| l.written == l.original) {
             self.bytes_blob(&descriptor.digest, manifest)?;
             descriptor.clone()
         } else {
-            let bytes = rewrite_manifest(manifest, &layers, &what)?;
+            let bytes = rewrite_manifest(manifest, &layers, convert, &what)?;
             let mut rewritten = descriptor.clone();
             rewritten.digest = Digest::sha256(&bytes);
             rewritten.size = bytes.len() as u64;
+            if convert {
+                media_types::OCI_IMAGE_MANIFEST.clone_into(&mut rewritten.media_type);
+                media_types::OCI_IMAGE_CONFIG.clone_into(&mut config.media_type);
+                notes.push(Note::ConvertedToOci {
+                    manifest: descriptor.digest.clone(),
+                    converted: rewritten.digest.clone(),
+                });
+            }
             self.bytes_blob(&rewritten.digest, &bytes)?;
             rewritten
         };
         Ok(WrittenImage {
             top: written_manifest.clone(),
             manifest: written_manifest,
-            config: doc.config,
+            config,
             layers,
             notes,
         })
@@ -204,8 +240,7 @@ impl<S: Sink> LayoutBuilder<S> {
                 written
             } else if media_types::is_image_manifest(&child.media_type) {
                 let child_bytes = read_document(source, child, &child_what)?;
-                let image =
-                    self.image(&child_bytes, child, source, LayerPolicy::AsStored, false)?;
+                let image = self.image(&child_bytes, child, source, Target::Oci)?;
                 let written = image.manifest.clone();
                 if child.digest == *selected {
                     found = Some(image);
@@ -223,12 +258,17 @@ impl<S: Sink> LayoutBuilder<S> {
                 replaced.push((i, written));
             }
         }
-        if replaced.is_empty() {
+        let convert =
+            media_types::essence(&descriptor.media_type) == media_types::DOCKER_MANIFEST_LIST;
+        if replaced.is_empty() && !convert {
             self.bytes_blob(&descriptor.digest, bytes)?;
             return Ok((descriptor.clone(), found));
         }
-        let rewritten = rewrite_index(bytes, &replaced, &what)?;
+        let rewritten = rewrite_index(bytes, &replaced, convert, &what)?;
         let mut written = descriptor.clone();
+        if convert {
+            media_types::OCI_IMAGE_INDEX.clone_into(&mut written.media_type);
+        }
         written.digest = Digest::sha256(&rewritten);
         written.size = rewritten.len() as u64;
         self.bytes_blob(&written.digest, &rewritten)?;
@@ -319,4 +359,17 @@ impl<S: Sink> LayoutBuilder<S> {
         self.copy_blob(blob, &copy, &format!("uncompressed copy of {what}"))?;
         Ok(written_as(id, size, LayerForm::UncompressedCopy))
     }
+}
+
+/// The OCI media type of a Docker layer media type (others are kept).
+fn oci_layer_type(media_type: &str) -> String {
+    match media_types::essence(media_type).as_str() {
+        media_types::DOCKER_LAYER_TAR_GZIP => media_types::OCI_LAYER_TAR_GZIP,
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP => {
+            media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP
+        }
+        DOCKER_LAYER_TAR => media_types::OCI_LAYER_TAR,
+        _ => media_type,
+    }
+    .to_owned()
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::common::{Layer, Stored, TestImage, index_of};
+use crate::common::{Layer, Stored, TestImage, index_of, list_of};
 use imgpull_archive::{
     ArchiveImage, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, MemorySource,
     OciArchiveWriter, OciLayoutWriter,
@@ -217,11 +217,37 @@ fn skopeo_reads_oci_layouts_and_archives() {
     writer
         .add_image(&zstd.archive_image(&["example.com/zstd:2.0"]), &source)
         .unwrap();
+    // A Docker schema 2 image, converted to OCI media types.
+    let schema2 = TestImage::simple("oci-schema2", "linux/amd64", Stored::Gzip, true);
+    schema2.add_to(&mut source);
+    let converted = writer
+        .add_image(
+            &schema2.archive_image(&["example.com/schema2:5.0"]),
+            &source,
+        )
+        .unwrap();
     writer.finish().unwrap();
     let info = inspect(tmp, &format!("oci:{}:1.0", layout.display()));
     assert_eq!(info["Digest"], amd.manifest_digest().to_string());
     let info = inspect(tmp, &format!("oci:{}:2.0", layout.display()));
     assert_eq!(info["Digest"], zstd.manifest_digest().to_string());
+    let target = format!("oci:{}:5.0", layout.display());
+    let info = inspect(tmp, &target);
+    assert_eq!(info["Digest"], converted.manifest.digest.to_string());
+    let config: Value =
+        serde_json::from_str(&skopeo(tmp, &["inspect", "--config", &target])).unwrap();
+    assert_eq!(
+        config["rootfs"]["diff_ids"][0],
+        schema2.layers[0].diff_id().to_string()
+    );
+    skopeo(
+        tmp,
+        &[
+            "copy",
+            &target,
+            &format!("oci:{}:x", tmp.join("schema2-copy").display()),
+        ],
+    );
     skopeo(
         tmp,
         &[
@@ -290,6 +316,47 @@ fn skopeo_reads_oci_layouts_and_archives() {
             "--all",
             &target,
             &format!("oci:{}:x", tmp.join("all-copy").display()),
+        ],
+    );
+
+    // A Docker manifest list of schema 2 images is kept the same way.
+    let amd2 = TestImage::simple("list-amd", "linux/amd64", Stored::Gzip, true);
+    let arm2 = TestImage::simple("list-arm", "linux/arm/v7", Stored::Gzip, true);
+    amd2.add_to(&mut source);
+    arm2.add_to(&mut source);
+    let list = list_of(&[&amd2, &arm2], media_types::DOCKER_MANIFEST_LIST);
+    let archive = tmp.join("list.oci.tar");
+    let mut writer = OciArchiveWriter::new(AtomicFile::create(&archive).unwrap());
+    writer
+        .add_image(
+            &amd2
+                .archive_image(&["example.com/list:4.0"])
+                .with_index(list, media_types::DOCKER_MANIFEST_LIST),
+            &source,
+        )
+        .unwrap();
+    writer.finish().unwrap().commit().unwrap();
+    let target = format!("oci-archive:{}:4.0", archive.display());
+    let info: Value = serde_json::from_str(&skopeo(
+        tmp,
+        &[
+            "--override-arch",
+            "arm",
+            "--override-variant",
+            "v7",
+            "inspect",
+            &target,
+        ],
+    ))
+    .unwrap();
+    assert_eq!(info["Architecture"], "arm");
+    skopeo(
+        tmp,
+        &[
+            "copy",
+            "--all",
+            &target,
+            &format!("oci:{}:x", tmp.join("list-copy").display()),
         ],
     );
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::common::{Layer, Stored, TestImage, index_of, member};
 use imgpull_archive::{
     ArchiveError, ArchiveFormat, ArchiveReader, Blob, BlobSource, Compression, LayerForm,
-    MemorySource, OciArchiveWriter, OciLayoutWriter,
+    MemorySource, Note, OciArchiveWriter, OciLayoutWriter,
 };
 use imgpull_reference::{Digest, media_types};
 use serde_json::Value;
@@ -78,7 +78,7 @@ fn an_oci_layout_round_trips() {
 
 #[test]
 fn an_oci_archive_round_trips_deterministically() {
-    let a = TestImage::simple("a", "linux/amd64", Stored::Gzip, true);
+    let a = TestImage::simple("a", "linux/amd64", Stored::Gzip, false);
     let mut source = MemorySource::new();
     a.add_to(&mut source);
     let write = || {
@@ -100,6 +100,103 @@ fn an_oci_archive_round_trips_deterministically() {
         member(&tar, &format!("blobs/sha256/{}", a.manifest_digest().hex())),
         a.manifest
     );
+}
+
+#[test]
+fn docker_manifests_are_converted_for_oci_outputs() {
+    let docker = TestImage::simple("docker", "linux/amd64", Stored::Gzip, true);
+    let mut source = MemorySource::new();
+    docker.add_to(&mut source);
+    let mut writer = OciArchiveWriter::new(Vec::new());
+    let written = writer
+        .add_image(&docker.archive_image(&["d:1"]), &source)
+        .unwrap();
+    let tar = writer.finish().unwrap();
+    assert_eq!(written.manifest.media_type, media_types::OCI_IMAGE_MANIFEST);
+    assert_eq!(written.config.media_type, media_types::OCI_IMAGE_CONFIG);
+    assert_eq!(written.image_id(), &docker.config_digest());
+    assert_eq!(
+        written.notes,
+        [Note::ConvertedToOci {
+            manifest: docker.manifest_digest(),
+            converted: written.manifest.digest.clone(),
+        }]
+    );
+    let manifest: Value = serde_json::from_slice(&member(
+        &tar,
+        &format!("blobs/sha256/{}", written.manifest.digest.hex()),
+    ))
+    .unwrap();
+    assert_eq!(manifest["mediaType"], media_types::OCI_IMAGE_MANIFEST);
+    assert_eq!(
+        manifest["config"]["mediaType"],
+        media_types::OCI_IMAGE_CONFIG
+    );
+    assert_eq!(
+        manifest["config"]["digest"],
+        docker.config_digest().to_string()
+    );
+    for (entry, layer) in manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(&docker.layers)
+    {
+        assert_eq!(entry["mediaType"], media_types::OCI_LAYER_TAR_GZIP);
+        assert_eq!(entry["digest"], layer.descriptor.digest.to_string());
+        assert_eq!(entry["size"], layer.descriptor.size);
+    }
+    let index: Value = serde_json::from_slice(&member(&tar, "index.json")).unwrap();
+    assert_eq!(
+        index["manifests"][0]["mediaType"],
+        media_types::OCI_IMAGE_MANIFEST
+    );
+    assert_eq!(
+        index["manifests"][0]["digest"],
+        written.manifest.digest.to_string()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.tar");
+    fs::write(&path, &tar).unwrap();
+    let reader = ArchiveReader::open(&path).unwrap();
+    reader.verify().unwrap();
+    let read = &reader.images()[0];
+    assert_eq!(read.config.digest, docker.config_digest());
+    assert_eq!(
+        read.manifest.as_ref().unwrap().digest,
+        written.manifest.digest
+    );
+
+    // A Docker manifest list becomes an OCI index of converted manifests.
+    let arm = TestImage::simple("docker-arm", "linux/arm/v7", Stored::Gzip, true);
+    arm.add_to(&mut source);
+    let list = crate::common::list_of(&[&docker, &arm], media_types::DOCKER_MANIFEST_LIST);
+    let image = arm
+        .archive_image(&["d:2"])
+        .with_index(list, media_types::DOCKER_MANIFEST_LIST);
+    let mut writer = OciArchiveWriter::new(Vec::new());
+    let written = writer.add_image(&image, &source).unwrap();
+    let tar = writer.finish().unwrap();
+    assert_eq!(written.top.media_type, media_types::OCI_IMAGE_INDEX);
+    let top: Value = serde_json::from_slice(&member(
+        &tar,
+        &format!("blobs/sha256/{}", written.top.digest.hex()),
+    ))
+    .unwrap();
+    assert_eq!(top["mediaType"], media_types::OCI_IMAGE_INDEX);
+    let children = top["manifests"].as_array().unwrap();
+    assert!(
+        children
+            .iter()
+            .all(|c| c["mediaType"] == media_types::OCI_IMAGE_MANIFEST)
+    );
+    assert_eq!(children[1]["digest"], written.manifest.digest.to_string());
+    assert_eq!(children[1]["platform"]["architecture"], "arm");
+    fs::write(&path, &tar).unwrap();
+    let reader = ArchiveReader::open(&path).unwrap();
+    reader.verify().unwrap();
+    assert_eq!(reader.images().len(), 2);
 }
 
 #[test]

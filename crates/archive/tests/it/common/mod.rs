@@ -171,6 +171,11 @@ impl TestImage {
 
 /// An OCI index of `images`, its bytes.
 pub fn index_of(images: &[&TestImage]) -> Vec<u8> {
+    list_of(images, media_types::OCI_IMAGE_INDEX)
+}
+
+/// An index of `images` with the given media type (OCI index or Docker manifest list).
+pub fn list_of(images: &[&TestImage], media_type: &str) -> Vec<u8> {
     let manifests: Vec<Descriptor> = images
         .iter()
         .map(|image| {
@@ -185,7 +190,7 @@ pub fn index_of(images: &[&TestImage]) -> Vec<u8> {
         .collect();
     serde_json::to_vec_pretty(&json!({
         "schemaVersion": 2,
-        "mediaType": media_types::OCI_IMAGE_INDEX,
+        "mediaType": media_type,
         "manifests": manifests,
     }))
     .expect("index")
