@@ -5,6 +5,7 @@
 
 mod bench;
 mod dist;
+mod package;
 mod setup;
 mod shell;
 mod test;
@@ -30,6 +31,8 @@ commands:
                    time imgpull, skopeo, oci-client and curl pulling seeded images from a TLS
                    registry on 127.0.0.1; table in target/bench/ (see docs/PERFORMANCE.md);
                    --quick: tiny images, one run, only checks that the harness works
+  package          `cargo package` every published crate (each builds from its .crate) and
+                   `cargo publish --dry-run` the leaf crates
   help             this text
 ";
 
@@ -43,6 +46,7 @@ fn main() -> ExitCode {
         "setup" => setup::run(rest),
         "test" => test::run(rest),
         "dist" => dist::run(rest),
+        "package" => package::run(rest),
         "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
