@@ -55,7 +55,7 @@ impl ClientBuilder {
     /// A builder with the defaults: user agent `imgpull/<version>`, the platform's trust
     /// store, no insecure registries, no mirrors, a 30 s connect timeout, a 60 s timeout
     /// for each read, [`RetryPolicy::default`], an empty [`Keychain`] (anonymous) and
-    /// HTTP/2 offered to servers that support it.
+    /// HTTP/1.1 (see [`ClientBuilder::http2`]).
     pub fn new() -> Self {
         Self {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
@@ -66,7 +66,7 @@ impl ClientBuilder {
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             keychain: None,
-            http2: true,
+            http2: false,
             resolve: Vec::new(),
         }
     }
@@ -123,8 +123,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Offers HTTP/2 during TLS negotiation (on by default); off forces HTTP/1.1, whose
-    /// one connection per download can be faster on very fast links.
+    /// Offers HTTP/2 during TLS negotiation (off by default). HTTP/1.1 gives each
+    /// concurrent download its own connection, which spreads TLS work over cores and is
+    /// not limited by one connection's flow-control window: pulling two 150 MiB layers
+    /// from distribution over TLS on loopback took 0.58–0.74 s with HTTP/1.1 and
+    /// 0.76–0.81 s with HTTP/2 (with the large windows set here; 0.8–1.1 s with hyper's
+    /// adaptive window). HTTP/2 multiplexes many small requests over one connection.
     pub fn http2(mut self, enabled: bool) -> Self {
         self.http2 = enabled;
         self
@@ -184,7 +188,10 @@ impl ClientBuilder {
                 builder.resolve(host, *address)
             });
         let builder = if self.http2 {
-            builder.http2_adaptive_window(true)
+            builder
+                .http2_initial_stream_window_size(8 << 20)
+                .http2_initial_connection_window_size(32 << 20)
+                .http2_max_frame_size(1 << 20)
         } else {
             builder.http1_only()
         };

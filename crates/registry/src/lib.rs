@@ -27,7 +27,7 @@
 //! ```
 //!
 //! Design notes:
-//! - One `reqwest` client (rustls with the `ring` provider, HTTP/2 when offered) shared by
+//! - One `reqwest` client (rustls with the `ring` provider, HTTP/1.1 by default) shared by
 //!   all requests; a second one without certificate verification exists only when some
 //!   registry is named insecure.
 //! - `/v2/` is pinged once per endpoint; the scheme and auth challenge it reveals are kept.
