@@ -129,6 +129,10 @@ impl CliError {
             Self::NoImage(_) => ErrorKind::NotFound,
             Self::CorruptCache(_) => ErrorKind::Integrity,
             Self::Auth(_) => ErrorKind::Auth,
+            Self::Blobstore(
+                imgpull_blobstore::BlobstoreError::NotAStore { .. }
+                | imgpull_blobstore::BlobstoreError::NoCacheDir,
+            ) => ErrorKind::Usage,
             Self::Blobstore(error) => match error.kind() {
                 BlobstoreKind::Integrity => ErrorKind::Integrity,
                 _ => ErrorKind::Other,
@@ -159,6 +163,9 @@ impl CliError {
                 "check the credentials given with --username or stored by `imgpull login`"
                     .to_owned(),
             ),
+            Self::Blobstore(imgpull_blobstore::BlobstoreError::NotAStore { .. }) => {
+                Some("--cache-dir must be an imgpull cache or an empty or new directory".to_owned())
+            }
             Self::Blobstore(error) if error.is_integrity() => {
                 Some("the bytes were discarded; pull again, and report it if it repeats".to_owned())
             }
@@ -388,6 +395,10 @@ mod tests {
             actual_size: 1,
         };
         assert_eq!(code(corrupt), 6);
+        let not_a_cache = imgpull_blobstore::BlobstoreError::NotAStore {
+            path: "/home".into(),
+        };
+        assert_eq!(code(not_a_cache), 2);
         let missing = imgpull_blobstore::BlobstoreError::NotFound {
             digest: digest(b"a"),
         };
