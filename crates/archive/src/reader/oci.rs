@@ -1,7 +1,7 @@
 //! Reading OCI image layouts (directories and archives): `index.json`, nested indexes, image
 //! manifests of every platform.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use imgpull_reference::{Descriptor, Digest, media_types};
 
@@ -29,7 +29,11 @@ impl ArchiveReader {
                 .cloned()
                 .into_iter()
                 .collect();
-            self.oci_descriptor(descriptor, &names, &mut seen, 0)?;
+            // Per entry of index.json (whose names every image below it gets), each nested
+            // index is walked once: an index listing the same child index many times, at
+            // several levels, would otherwise make the walk exponential in the nesting depth.
+            let mut walked = HashSet::new();
+            self.oci_descriptor(descriptor, &names, &mut seen, &mut walked, 0)?;
         }
         Ok(())
     }
@@ -39,6 +43,7 @@ impl ArchiveReader {
         descriptor: &Descriptor,
         names: &[String],
         seen: &mut HashMap<Digest, usize>,
+        walked: &mut HashSet<Digest>,
         depth: usize,
     ) -> Result<(), ArchiveError> {
         if let Some(&i) = seen.get(&descriptor.digest) {
@@ -50,6 +55,9 @@ impl ArchiveReader {
             return Ok(());
         }
         if media_types::is_index(&descriptor.media_type) {
+            if !walked.insert(descriptor.digest.clone()) {
+                return Ok(());
+            }
             if depth >= MAX_INDEX_DEPTH {
                 return Err(ArchiveError::invalid(
                     format!("index {}", descriptor.digest),
@@ -60,7 +68,7 @@ impl ArchiveReader {
             let bytes = self.read_blob_document(descriptor, &what)?;
             let child: IndexDoc = parse(&bytes, &what)?;
             for manifest in &child.manifests {
-                self.oci_descriptor(manifest, names, seen, depth + 1)?;
+                self.oci_descriptor(manifest, names, seen, walked, depth + 1)?;
             }
             return Ok(());
         }

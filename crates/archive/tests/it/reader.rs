@@ -338,3 +338,56 @@ fn a_truncated_archive_is_an_error_never_a_panic() {
         }
     }
 }
+
+/// Writes `blob` into the layout at `root` and returns its descriptor.
+fn layout_blob(root: &Path, media_type: &str, blob: &[u8]) -> imgpull_reference::Descriptor {
+    let digest = Digest::sha256(blob);
+    fs::write(root.join("blobs/sha256").join(digest.hex()), blob).unwrap();
+    imgpull_reference::Descriptor::new(media_type, digest, blob.len() as u64)
+}
+
+#[test]
+fn an_index_listing_one_child_index_many_times_is_walked_once() {
+    use imgpull_reference::media_types::OCI_IMAGE_INDEX;
+
+    let image = TestImage::simple("fan", "linux/amd64", Stored::Gzip, false);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fs::create_dir_all(root.join("blobs/sha256")).unwrap();
+    fs::write(
+        root.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    layout_blob(root, "application/octet-stream", &image.config);
+    for layer in &image.layers {
+        layout_blob(root, "application/octet-stream", &layer.stored);
+    }
+    let manifest = layout_blob(root, image.manifest_type, &image.manifest);
+    // Three levels of indexes, each listing its child 300 times: a walk that revisits indexes
+    // reads the innermost one 27 million times.
+    let mut child = manifest;
+    for _ in 0..3 {
+        let index = json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_INDEX,
+            "manifests": vec![&child; 300],
+        });
+        child = layout_blob(root, OCI_IMAGE_INDEX, &serde_json::to_vec(&index).unwrap());
+    }
+    let mut top = child;
+    top.annotations
+        .insert("org.opencontainers.image.ref.name".into(), "fan:1".into());
+    let index_json = json!({"schemaVersion": 2, "manifests": [top]});
+    fs::write(
+        root.join("index.json"),
+        serde_json::to_vec(&index_json).unwrap(),
+    )
+    .unwrap();
+
+    let reader = ArchiveReader::open(root).unwrap();
+    assert_eq!(reader.images().len(), 1);
+    assert_eq!(reader.images()[0].names, ["fan:1"]);
+    assert_eq!(reader.images()[0].config.digest, image.config_digest());
+    reader.verify().unwrap();
+}
