@@ -453,6 +453,18 @@ async fn concurrent_downloads_share_one_ping_and_one_token() {
     assert_eq!(pulled, layers);
     assert_eq!(registry.requests_to("/v2/").await.len(), 1, "one ping");
     assert_eq!(realm.requests().await.len(), 1, "one token");
+
+    // The token expires: the downloads refused at the same time share one new token.
+    realm.tokens().revoke_all();
+    let downloads = image.layers.iter().map(|layer| {
+        let (client, reference) = (client.clone(), reference.clone());
+        let layer = layer.clone();
+        tokio::spawn(async move { download_all(&client, &reference, &layer, 0).await })
+    });
+    for handle in downloads.collect::<Vec<_>>() {
+        handle.await.unwrap().unwrap();
+    }
+    assert_eq!(realm.requests().await.len(), 2, "one replacement token");
 }
 
 #[tokio::test]

@@ -20,6 +20,33 @@ use crate::error::RegistryError;
 /// The OAuth2 `client_id` sent with token `POST` requests.
 const CLIENT_ID: &str = "imgpull";
 
+/// Which bearer tokens a request may use.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TokenUse<'a> {
+    /// A fresh cached token, else a new one.
+    Cached,
+    /// Anything but the token in this refused `Authorization` header.
+    Replacing(Option<&'a HeaderValue>),
+    /// Only a token fetched now (checking credentials).
+    Fresh,
+}
+
+impl TokenUse<'_> {
+    /// Whether a cached token (found after waiting for the token lock) may be used.
+    fn accepts(self, token: &Secret) -> bool {
+        match self {
+            Self::Cached => true,
+            Self::Replacing(refused) => refused.is_none_or(|refused| {
+                imgpull_auth::bearer_authorization(token)
+                    .expose()
+                    .as_bytes()
+                    != refused.as_bytes()
+            }),
+            Self::Fresh => false,
+        }
+    }
+}
+
 /// Credentials and tokens shared by every request of a client.
 #[derive(Debug)]
 pub(crate) struct AuthState {
@@ -165,16 +192,18 @@ impl AuthState {
         let Some(challenge) = ping.challenge() else {
             return Ok(None);
         };
-        self.answer(client, ping, &challenge, scopes, false).await
+        self.answer(client, ping, &challenge, scopes, TokenUse::Cached)
+            .await
     }
 
+    /// The `Authorization` header answering `challenge` with the registry's credential.
     pub(crate) async fn answer(
         &self,
         client: &Client,
         ping: &Ping,
         challenge: &Challenge,
         scopes: &[Scope],
-        fresh: bool,
+        token_use: TokenUse<'_>,
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let registry = ping.host.as_str();
         let credential = self.credential(registry).await?;
@@ -189,7 +218,7 @@ impl AuthState {
                 }
                 let bearer = bearer_of(registry, challenge)?;
                 let token = self
-                    .token(client, registry, &bearer, scopes, &credential, fresh)
+                    .token(client, registry, &bearer, scopes, &credential, token_use)
                     .await?;
                 header_value(registry, &imgpull_auth::bearer_authorization(&token)).map(Some)
             }
@@ -197,8 +226,9 @@ impl AuthState {
         }
     }
 
-    /// A token for (registry, scopes): from the cache unless `fresh`, else from the realm.
-    /// Concurrent requests for the same key wait for one token request.
+    /// A token for (registry, scopes), from the cache or the realm as `token_use` says.
+    /// Concurrent requests for the same key wait for one token request, and requests whose
+    /// token was refused at the same time share the one replacement.
     async fn token(
         &self,
         client: &Client,
@@ -206,9 +236,11 @@ impl AuthState {
         bearer: &BearerChallenge,
         scopes: &[Scope],
         credential: &Credential,
-        fresh: bool,
+        token_use: TokenUse<'_>,
     ) -> Result<Secret, RegistryError> {
-        if !fresh && let Some(token) = self.tokens.get(registry, scopes, SystemTime::now()) {
+        if matches!(token_use, TokenUse::Cached)
+            && let Some(token) = self.tokens.get(registry, scopes, SystemTime::now())
+        {
             return Ok(token.value);
         }
         let lock = {
@@ -228,7 +260,9 @@ impl AuthState {
                 .clone()
         };
         let _guard = lock.lock().await;
-        if !fresh && let Some(token) = self.tokens.get(registry, scopes, SystemTime::now()) {
+        if let Some(token) = self.tokens.get(registry, scopes, SystemTime::now())
+            && token_use.accepts(&token.value)
+        {
             return Ok(token.value);
         }
         let request = imgpull_auth::token_request(bearer, scopes, credential, CLIENT_ID);
@@ -339,7 +373,15 @@ impl AuthState {
         let Some(challenge) = ping.challenge() else {
             return Ok(None);
         };
-        let renewed = self.answer(client, ping, &challenge, scopes, true).await?;
+        let renewed = self
+            .answer(
+                client,
+                ping,
+                &challenge,
+                scopes,
+                TokenUse::Replacing(previous),
+            )
+            .await?;
         // Basic credentials that were already refused would be refused again.
         if challenge.scheme == Scheme::Basic && !expired && renewed.as_ref() == previous {
             return Ok(None);
@@ -381,7 +423,7 @@ impl Client {
             let authorization = self
                 .inner
                 .auth
-                .answer(self, ping, challenge, &[], true)
+                .answer(self, ping, challenge, &[], TokenUse::Fresh)
                 .await?;
             let response = self
                 .send_once(
