@@ -56,6 +56,10 @@ pub trait BlobSource {
 
     /// The path of a file holding exactly this blob, when the source keeps blobs as files, so
     /// that a directory output can hard-link it instead of copying. The default has none.
+    ///
+    /// A linked file is not read, so only its size is checked: return a path only for a blob
+    /// already verified against its digest (as the blob cache's are), never for a file that
+    /// merely claims to be the blob.
     fn path(&self, digest: &Digest) -> Option<PathBuf> {
         let _ = digest;
         None

@@ -7,7 +7,7 @@ mod storage;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use imgpull_reference::{Descriptor, Digest, Platform};
 
@@ -329,17 +329,12 @@ impl ArchiveReader {
     }
 }
 
+/// Serves the archive's blobs as they are stored. No [`BlobSource::path`]: the archive's files
+/// are not verified until they are read, so writers must copy (and so verify) them rather than
+/// hard-link them.
 impl BlobSource for ArchiveReader {
     fn open(&self, digest: &Digest) -> io::Result<Option<Blob<'_>>> {
         self.open_blob(digest).map_err(io::Error::other)
-    }
-
-    /// The blob's file in a layout directory (for hard links); `None` for a tar.
-    fn path(&self, digest: &Digest) -> Option<PathBuf> {
-        self.storage
-            .file_path(self.blobs.get(digest)?)
-            .ok()
-            .flatten()
     }
 }
 

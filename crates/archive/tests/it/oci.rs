@@ -414,3 +414,36 @@ fn an_image_with_several_tags_is_one_image_with_several_names() {
         ["example.com/a:1", "example.com/a:latest"]
     );
 }
+
+#[test]
+fn a_corrupt_blob_of_a_layout_read_back_is_copied_and_refused_never_linked() {
+    let a = TestImage::simple("relink", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    a.add_to(&mut source);
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first");
+    let mut writer = OciLayoutWriter::create(&first).unwrap();
+    writer
+        .add_image(&a.archive_image(&["r:1"]), &source)
+        .unwrap();
+    writer.finish().unwrap();
+    // Same size, other bytes: opening does not read layers, so the reader serves it as is.
+    let layer = &a.layers[1].descriptor.digest;
+    let path = first.join(format!("blobs/sha256/{}", layer.hex()));
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    fs::remove_file(&path).unwrap();
+    fs::write(&path, &bytes).unwrap();
+    let reader = ArchiveReader::open(&first).unwrap();
+
+    let second = dir.path().join("second");
+    let mut writer = OciLayoutWriter::create(&second).unwrap();
+    let err = writer
+        .add_image(&a.archive_image(&["r:1"]), &reader)
+        .unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    assert!(err.to_string().contains(&layer.to_string()), "{err}");
+    drop(writer);
+    assert!(!second.exists());
+}
