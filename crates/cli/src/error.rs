@@ -124,15 +124,17 @@ impl CliError {
     /// The class of this failure, which decides the exit code.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Usage(_) | Self::Config { .. } | Self::Reference(_) => ErrorKind::Usage,
+            Self::Usage(_)
+            | Self::Config { .. }
+            | Self::Reference(_)
+            | Self::Blobstore(
+                imgpull_blobstore::BlobstoreError::NotAStore { .. }
+                | imgpull_blobstore::BlobstoreError::NoCacheDir,
+            ) => ErrorKind::Usage,
             Self::Registry(error) => registry_kind(error),
             Self::NoImage(_) => ErrorKind::NotFound,
             Self::CorruptCache(_) => ErrorKind::Integrity,
             Self::Auth(_) => ErrorKind::Auth,
-            Self::Blobstore(
-                imgpull_blobstore::BlobstoreError::NotAStore { .. }
-                | imgpull_blobstore::BlobstoreError::NoCacheDir,
-            ) => ErrorKind::Usage,
             Self::Blobstore(error) => match error.kind() {
                 BlobstoreKind::Integrity => ErrorKind::Integrity,
                 _ => ErrorKind::Other,

@@ -50,6 +50,9 @@ pub struct ArchiveJob {
     pub gzip: bool,
     /// Inflate every layer (docker format).
     pub uncompressed_layers: bool,
+    /// Replace an existing OCI layout at the destination (`--format oci`); a tar is always
+    /// replaced atomically.
+    pub replace_layout: bool,
     /// The images, in order.
     pub images: Vec<ArchiveImage>,
 }
@@ -63,6 +66,9 @@ pub fn write_archive(
 ) -> Result<Vec<WrittenImage>, CliError> {
     match (job.format, &job.destination) {
         (Format::Oci, Destination::Path(path)) => {
+            if job.replace_layout {
+                remove_layout(path)?;
+            }
             let mut writer = OciLayoutWriter::create(path)?;
             let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
             writer.finish()?;
@@ -88,6 +94,18 @@ pub fn write_archive(
             Ok(written)
         }
     }
+}
+
+/// Removes an OCI layout directory (only one: it must have an `oci-layout` file).
+fn remove_layout(path: &Path) -> Result<(), CliError> {
+    if !path.join("oci-layout").is_file() {
+        return Ok(());
+    }
+    std::fs::remove_dir_all(path).map_err(|source| CliError::Io {
+        action: "replace the OCI layout",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn add_all(

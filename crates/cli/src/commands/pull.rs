@@ -39,11 +39,14 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     let client = super::registry_client(&args.registry, &config, &registries)?;
     let store = Arc::new(open_store(&args, &config)?);
 
-    // 3. Resolve every image: manifests and configs (small, verified) before any layer.
-    let mut pulled = Vec::with_capacity(references.len());
-    for reference in &references {
-        pulled.push(Pulled::resolve(&client, reference, &choice).await?);
-    }
+    // 3. Resolve every image, concurrently: manifests and configs (small, verified) before
+    // any layer.
+    let pulled = futures_util::future::try_join_all(
+        references
+            .iter()
+            .map(|reference| Pulled::resolve(&client, reference, &choice)),
+    )
+    .await?;
 
     // 4. Decide the output now, so that a refused name costs no download.
     let gzip = args.gzip || args.output.as_deref().is_some_and(naming::wants_gzip);
@@ -62,6 +65,8 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
         format: args.format,
         gzip,
         uncompressed_layers: args.uncompressed_layers,
+        // A default name was checked to hold the same images (or --force was given).
+        replace_layout: args.output.is_none(),
         images: pulled
             .iter()
             .map(|image| image.archive_image(extra_tag.as_ref()))
@@ -199,7 +204,19 @@ fn open_store(args: &PullArgs, config: &ConfigFile) -> Result<Store, CliError> {
 fn destination(args: &PullArgs, pulled: &[Pulled], gzip: bool) -> Result<Destination, CliError> {
     match &args.output {
         Some(path) if path.as_os_str() == "-" => Ok(Destination::Stdout),
-        Some(path) => Ok(Destination::Path(path.clone())),
+        Some(path) => {
+            let parent = path
+                .parent()
+                .filter(|parent| !parent.as_os_str().is_empty());
+            if let Some(parent) = parent.filter(|parent| !parent.is_dir()) {
+                return Err(CliError::Io {
+                    action: "write the output into",
+                    path: parent.to_path_buf(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+            Ok(Destination::Path(path.clone()))
+        }
         None => {
             let parts: Vec<NameParts<'_>> = pulled.iter().map(Pulled::name_parts).collect();
             let name = naming::default_output_name(&parts, args.format, gzip).ok_or_else(|| {
@@ -210,23 +227,9 @@ fn destination(args: &PullArgs, pulled: &[Pulled], gzip: bool) -> Result<Destina
             let path = PathBuf::from(name);
             let wanted: BTreeSet<String> = pulled.iter().flat_map(Pulled::keys).collect();
             output::check_existing(&path, &wanted, args.force)?;
-            remove_replaced_layout(&path, args.format)?;
             Ok(Destination::Path(path))
         }
     }
-}
-
-/// An OCI layout directory is replaced by removing the old one first (it is checked to hold
-/// the same images, and to be an OCI layout).
-fn remove_replaced_layout(path: &std::path::Path, format: Format) -> Result<(), CliError> {
-    if format == Format::Oci && path.join("oci-layout").is_file() {
-        std::fs::remove_dir_all(path).map_err(|source| CliError::Io {
-            action: "replace the OCI layout",
-            path: path.to_path_buf(),
-            source,
-        })?;
-    }
-    Ok(())
 }
 
 /// The `rootfs.diff_ids` of an image config.
