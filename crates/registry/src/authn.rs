@@ -444,3 +444,59 @@ impl Client {
         .await
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn challenges(header: &str) -> Vec<Challenge> {
+        imgpull_auth::parse_challenges([header]).unwrap()
+    }
+
+    #[test]
+    fn bearer_is_preferred_over_basic_and_unknown_schemes_ignored() {
+        let chosen = preferred_challenge(challenges(
+            r#"Basic realm="r", Bearer realm="https://a/token""#,
+        ))
+        .unwrap();
+        assert_eq!(chosen.scheme, Scheme::Bearer);
+        let chosen = preferred_challenge(challenges(r#"Negotiate abc, Basic realm="r""#)).unwrap();
+        assert_eq!(chosen.scheme, Scheme::Basic);
+        assert!(preferred_challenge(challenges("Negotiate abc")).is_none());
+    }
+
+    #[test]
+    fn bearer_scopes_from_a_challenge_are_not_kept() {
+        let challenge = &challenges(
+            r#"Bearer realm="https://a/token",service="s",scope="repository:x/y:pull""#,
+        )[0];
+        let bearer = bearer_of("h", challenge).unwrap();
+        assert!(bearer.scopes.is_empty());
+        assert_eq!(bearer.service.as_deref(), Some("s"));
+        let file_realm = &challenges(r#"Bearer realm="file:///etc/passwd""#)[0];
+        assert!(matches!(
+            bearer_of("h", file_realm),
+            Err(RegistryError::AuthProtocol { .. })
+        ));
+    }
+
+    #[test]
+    fn token_use_decides_which_cached_tokens_are_acceptable() {
+        let token = Secret::new("t1");
+        let same = HeaderValue::from_static("Bearer t1");
+        let other = HeaderValue::from_static("Bearer t0");
+        assert!(TokenUse::Cached.accepts(&token));
+        assert!(!TokenUse::Fresh.accepts(&token));
+        assert!(!TokenUse::Replacing(Some(&same)).accepts(&token));
+        assert!(TokenUse::Replacing(Some(&other)).accepts(&token));
+        assert!(TokenUse::Replacing(None).accepts(&token));
+    }
+
+    #[test]
+    fn header_values_are_sensitive() {
+        let value = header_value("h", &Secret::new("Bearer abc")).unwrap();
+        assert!(value.is_sensitive());
+        assert!(header_value("h", &Secret::new("bad\nvalue")).is_err());
+    }
+}
