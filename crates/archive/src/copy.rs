@@ -68,16 +68,24 @@ pub(crate) fn copy_exact(
     loop {
         match reader.read(&mut probe) {
             Ok(0) => return Ok(()),
-            Ok(_) => return Err(CopyError::Size { actual: size + 1 }),
+            Ok(_) => {
+                return Err(CopyError::Size {
+                    actual: size.saturating_add(1),
+                });
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(CopyError::Read(e)),
         }
     }
 }
 
-/// Reads `reader` to its end, returning the number of bytes and their SHA-256 digest.
-pub(crate) fn hash_to_end(reader: &mut dyn Read) -> io::Result<(u64, Digest)> {
-    let mut hasher = Algorithm::Sha256.hasher();
+/// Reads `reader` to its end, returning the number of bytes and their digest with `algorithm`
+/// (that of the digest they are compared with).
+pub(crate) fn hash_to_end(
+    reader: &mut dyn Read,
+    algorithm: Algorithm,
+) -> io::Result<(u64, Digest)> {
+    let mut hasher = algorithm.hasher();
     let size = io::copy(reader, &mut hasher)?;
     Ok((size, hasher.finish()))
 }

@@ -178,7 +178,8 @@ fn inflate_pass(
     out: Option<(&mut dyn Write, u64, &str)>,
 ) -> Result<u64, ArchiveError> {
     let digest = &layer.digest;
-    let mut compressed = HashingReader::new(blob.take(layer.size + 1), digest.algorithm());
+    let mut compressed =
+        HashingReader::new(blob.take(layer.size.saturating_add(1)), digest.algorithm());
     let decompress_error = |source| ArchiveError::Decompress {
         layer: digest.clone(),
         compression: compression.name(),
@@ -187,7 +188,7 @@ fn inflate_pass(
     let (size, actual) = {
         let mut decoder = compression.decoder(&mut compressed);
         match out {
-            None => hash_to_end(&mut decoder).map_err(decompress_error)?,
+            None => hash_to_end(&mut decoder, diff_id.algorithm()).map_err(decompress_error)?,
             Some((out, size, name)) => {
                 let mut hasher = diff_id.algorithm().hasher();
                 copy_exact(&mut decoder, out, size, &mut hasher)
@@ -255,7 +256,7 @@ pub(crate) fn read_document(
         digest: descriptor.digest.clone(),
     })?;
     let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
-    blob.take(descriptor.size + 1)
+    blob.take(descriptor.size.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|e| read_error(&descriptor.digest, e))?;
     check_bytes(&bytes, descriptor, what)?;

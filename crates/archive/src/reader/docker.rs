@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use imgpull_reference::{Descriptor, Digest, media_types};
+use imgpull_reference::{Algorithm, Descriptor, Digest, media_types};
 
 use super::storage::read_prefix;
 use super::{ArchiveReader, ArchivedImage, ArchivedLayer, blob_digest, normalise};
@@ -109,7 +109,7 @@ impl ArchiveReader {
                             member: member.clone(),
                             referenced_by: "manifest.json".into(),
                         })?;
-                hash_to_end(&mut blob)
+                hash_to_end(&mut blob, Algorithm::Sha256)
                     .map_err(|e| self.read_error(&member, e))?
                     .1
             }

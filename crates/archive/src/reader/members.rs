@@ -50,8 +50,12 @@ impl Members {
         let mut end = 0;
         for entry in archive.entries_with_seek().map_err(tar_error)? {
             let entry = entry.map_err(tar_error)?;
-            end = (entry.raw_file_position() + entry.size()).next_multiple_of(BLOCK as u64);
             let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            end = entry
+                .raw_file_position()
+                .checked_add(entry.size())
+                .and_then(|data_end| data_end.checked_next_multiple_of(BLOCK as u64))
+                .ok_or_else(|| unsafe_member(&raw, format!("a size of {} bytes", entry.size())))?;
             let name = normalise(&raw).map_err(|reason| unsafe_member(&raw, reason))?;
             let kind = entry.header().entry_type();
             let member = match kind {

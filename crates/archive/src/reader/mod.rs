@@ -170,7 +170,8 @@ impl ArchiveReader {
                         member: member.clone(),
                         referenced_by: "the blob index".into(),
                     })?;
-            let (size, actual) = hash_to_end(&mut blob).map_err(|e| self.read_error(member, e))?;
+            let (size, actual) = hash_to_end(&mut blob, digest.algorithm())
+                .map_err(|e| self.read_error(member, e))?;
             if actual != *digest {
                 return Err(ArchiveError::DigestMismatch {
                     what: member.clone(),
@@ -190,7 +191,11 @@ impl ArchiveReader {
         let mut stored = HashingReader::new(blob, digest.algorithm());
         let (_, uncompressed) = {
             let mut decoder = layer.compression.decoder(&mut stored);
-            hash_to_end(&mut decoder).map_err(|source| ArchiveError::Decompress {
+            let algorithm = layer
+                .diff_id
+                .as_ref()
+                .map_or(digest.algorithm(), Digest::algorithm);
+            hash_to_end(&mut decoder, algorithm).map_err(|source| ArchiveError::Decompress {
                 layer: digest.clone(),
                 compression: layer.compression.name(),
                 source,

@@ -391,3 +391,36 @@ fn an_index_listing_one_child_index_many_times_is_walked_once() {
     assert_eq!(reader.images()[0].config.digest, image.config_digest());
     reader.verify().unwrap();
 }
+
+#[test]
+fn a_sha512_blob_of_a_layout_is_verified_with_sha512() {
+    use imgpull_archive::OciLayoutWriter;
+    use imgpull_reference::Algorithm;
+
+    let image = TestImage::simple("sha512", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("layout");
+    let mut writer = OciLayoutWriter::create(&root).unwrap();
+    writer
+        .add_image(&image.archive_image(&["s:1"]), &source)
+        .unwrap();
+    writer.finish().unwrap();
+    let extra = b"an artifact blob named by its SHA-512";
+    let sha512 = Digest::compute(Algorithm::Sha512, extra);
+    fs::create_dir_all(root.join("blobs/sha512")).unwrap();
+    fs::write(root.join("blobs/sha512").join(sha512.hex()), extra).unwrap();
+
+    let reader = ArchiveReader::open(&root).unwrap();
+    let report = reader.verify().unwrap();
+    assert_eq!(
+        report.blobs, 5,
+        "config, manifest, two layers, the extra blob"
+    );
+
+    fs::write(root.join("blobs/sha512").join(sha512.hex()), b"tampered").unwrap();
+    let err = ArchiveReader::open(&root).unwrap().verify().unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    assert!(err.to_string().contains(&sha512.to_string()), "{err}");
+}
