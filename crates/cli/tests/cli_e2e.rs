@@ -1468,3 +1468,108 @@ fn sigint_while_the_archive_waits_on_a_full_pipe_still_exits_promptly() {
         started.elapsed()
     );
 }
+
+#[test]
+fn docker_manifest_list_by_digest_with_and_without_a_tag() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let mut layout = OciLayout::temporary().expect("layout");
+    let list = layout
+        .add_index(&IndexSpec::multi_platform("listed").docker(), "list")
+        .expect("manifest list");
+    push(
+        &layout,
+        "list",
+        &server,
+        "lib/listed:1",
+        &PushOptions::new().preserve_digests(),
+    )
+    .expect("push");
+    let arm = list.image("linux/arm/v7").expect("arm/v7");
+    let sandbox = Sandbox::new();
+    let ca = ca(&server);
+    let by_digest = server.image_ref(&format!("lib/listed@{}", list.index.digest));
+
+    // By digest, untagged: the default name carries the short digest, RepoTags stay empty.
+    let report = sandbox.json(&[
+        "pull",
+        "--json",
+        "--platform",
+        "linux/arm/v7",
+        "--ca-file",
+        &ca,
+        &by_digest,
+    ]);
+    let hex = list.index.digest.trim_start_matches("sha256:");
+    let short = &hex[..12];
+    let name = str_at(&report, "/output").to_owned();
+    assert!(
+        name.contains(&format!("sha256-{short}")) && name.ends_with("_linux_arm_v7.tar"),
+        "{name}"
+    );
+    assert_eq!(
+        str_at(&report, "/images/0/config_digest"),
+        arm.config.digest
+    );
+    let path = sandbox.out().join(&name);
+    assert_docker_archive(&path, arm);
+    let inspected = validate::inspect_docker_archive(&path).expect("inspect");
+    assert!(
+        inspected["RepoTags"].as_array().is_none_or(Vec::is_empty),
+        "{inspected}"
+    );
+
+    // With --tag, the image loads under that name.
+    sandbox.json(&[
+        "pull",
+        "--json",
+        "-o",
+        "tagged.tar",
+        "--tag",
+        "myapp:1.0",
+        "--platform",
+        "linux/arm/v7",
+        "--ca-file",
+        &ca,
+        &by_digest,
+    ]);
+    let tagged = sandbox.out().join("tagged.tar");
+    let inspected = validate::skopeo_inspect(
+        &format!("docker-archive:{}:myapp:1.0", tagged.display()),
+        &[],
+    )
+    .expect("the tag is in the archive");
+    assert_eq!(inspected["Digest"].as_str().map(str::len), Some(71));
+    assert_docker_archive(&tagged, arm);
+}
+
+#[test]
+fn uncompressed_layers_are_written_as_their_diff_ids() {
+    require_e2e!(DOCKER_REGISTRY, SKOPEO);
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let image = push_image(
+        &server,
+        &ImageSpec::new("inflated").layers(2, 64 << 10, Content::Text),
+        &["team/inflated:1"],
+        &PushOptions::new(),
+    );
+    let sandbox = Sandbox::new();
+    sandbox.json(&[
+        "pull",
+        "--json",
+        "--uncompressed-layers",
+        "-o",
+        "plain.tar",
+        "--ca-file",
+        &ca(&server),
+        &server.image_ref("team/inflated:1"),
+    ]);
+    let path = sandbox.out().join("plain.tar");
+    let inspected = validate::inspect_docker_archive(&path).expect("inspect");
+    assert_eq!(
+        inspected["Layers"],
+        serde_json::json!(image.diff_ids()),
+        "layers named by their diff_ids"
+    );
+    assert_docker_archive(&path, &image);
+}
