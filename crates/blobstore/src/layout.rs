@@ -5,7 +5,7 @@
 //! DIR/index.json                 the images recorded, with ref.name annotations
 //! DIR/blobs/sha256/<hex>         verified blobs only
 //! DIR/.imgpull/partial/<alg>-<hex>   downloads in progress or interrupted
-//! DIR/.imgpull/locks/<alg>-<hex>     per-blob lock files (removed by their holder)
+//! DIR/.imgpull/locks/<alg>-<hex>     per-blob lock files (removed by their holder on Unix)
 //! DIR/.imgpull/index.lock        serialises updates of index.json
 //! DIR/.imgpull/diff-ids.json     diff_id → blobs holding that layer
 //! DIR/.imgpull/diff-ids.lock     serialises updates of diff-ids.json

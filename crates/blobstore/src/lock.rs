@@ -1,10 +1,14 @@
 //! Advisory file locks shared by processes (std `File::lock`), with lock files that may be
 //! removed by their holder.
 //!
-//! A holder may unlink its lock file while it holds the lock (so that lock files do not pile
-//! up). A process that was waiting on the old file then holds a lock on an unlinked inode, so
-//! after every acquisition the path is checked to still name the locked file; if not, the
-//! acquisition is retried on the new file.
+//! On Unix a holder unlinks its lock file while it holds the lock (so that lock files do not
+//! pile up). A process that was waiting on the old file then holds a lock on an unlinked inode,
+//! so after every acquisition the path is checked to still name the locked file (same device
+//! and inode); if not, the acquisition is retried on the new file.
+//!
+//! Elsewhere (Windows) that check is not available, so lock files are never removed: a waiter
+//! that locked a file whose name had meanwhile been unlinked and reused would otherwise hold
+//! the lock at the same time as the process that created the new file.
 
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io;
@@ -52,10 +56,12 @@ impl FileLock {
         }
     }
 
-    /// Unlinks the lock file, then releases the lock. Waiters notice and retry on a new file.
+    /// Unlinks the lock file (on Unix, see the module docs), then releases the lock. Waiters
+    /// notice and retry on a new file.
     pub(crate) fn release_and_remove(self) {
         // A lock file left behind is harmless (it is reused by the next holder), so a failure
         // to unlink it is not worth reporting.
+        #[cfg(unix)]
         let _ = fs::remove_file(&self.path);
         drop(self.file);
     }
@@ -90,7 +96,8 @@ fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     a.dev() == b.dev() && a.ino() == b.ino()
 }
 
-/// Where an open file cannot be unlinked (Windows), the path always names the locked file.
+/// Lock files are never removed where this cannot be checked, so the path always names the
+/// locked file.
 #[cfg(not(unix))]
 fn same_file(_: &fs::Metadata, _: &fs::Metadata) -> bool {
     true
@@ -116,7 +123,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.lock");
         FileLock::acquire(&path).unwrap().release_and_remove();
-        assert!(!path.exists());
+        assert_eq!(path.exists(), cfg!(not(unix)));
         let again = FileLock::try_acquire(&path).unwrap();
         assert!(again.is_some());
         assert!(path.exists());
