@@ -26,6 +26,11 @@ pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
 /// Nested manifests deeper than this are not followed (real images nest at most two levels).
 const MAX_DEPTH: usize = 8;
 
+/// Stored manifests and indexes larger than this are not read when walking references (a
+/// registry refuses manifests over 4 MiB); such a blob is a leaf, so that a descriptor that
+/// calls a layer a manifest cannot make `list`, `prune` or `verify` read gigabytes into memory.
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
 /// An image recorded in the cache's `index.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageRecord {
@@ -222,6 +227,9 @@ fn walk_descriptor(
     }
     let is_index = media_types::is_index(&descriptor.media_type);
     if !is_index && !media_types::is_image_manifest(&descriptor.media_type) {
+        return Ok(());
+    }
+    if store.size(digest)? > MAX_MANIFEST_BYTES {
         return Ok(());
     }
     let path = store.path(digest);

@@ -150,7 +150,7 @@ impl BlobWriter {
                 digest: self.digest.clone(),
             });
         }
-        let received = self.written + data.len() as u64;
+        let received = self.written.saturating_add(data.len() as u64);
         if received > self.expected_size {
             return Err(BlobstoreError::SizeExceeded {
                 digest: self.digest.clone(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{TestImage, age, put};
 use imgpull_blobstore::{PruneOptions, PruneReason, Store};
-use imgpull_reference::{Digest, Reference};
+use imgpull_reference::{Descriptor, Digest, Reference};
 
 const DAY: u64 = 24 * 60 * 60;
 
@@ -313,4 +313,27 @@ fn clear_empties_the_cache_and_keeps_a_valid_layout() {
     assert_eq!(store.du().unwrap().total_bytes(), 0);
     assert!(dir.path().join("oci-layout").is_file());
     Store::open(dir.path()).unwrap();
+}
+
+#[test]
+fn a_huge_blob_recorded_as_an_index_is_not_read_into_memory() {
+    let store = Store::temporary().unwrap();
+    // Not JSON: reading it as an index would fail `list`, after reading all of it.
+    let huge = vec![0xA5_u8; 17 * 1024 * 1024];
+    let digest = put(&store, &huge);
+    let descriptor = Descriptor::new(
+        imgpull_reference::media_types::OCI_IMAGE_INDEX,
+        digest.clone(),
+        huge.len() as u64,
+    );
+    store
+        .record_image(
+            &Reference::parse("example.com/huge:1").unwrap(),
+            &descriptor,
+        )
+        .unwrap();
+    let listing = store.list().unwrap();
+    let blob = listing.blobs.iter().find(|b| b.digest == digest).unwrap();
+    assert!(blob.referenced);
+    assert!(store.verify().unwrap().is_clean());
 }
