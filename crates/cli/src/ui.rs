@@ -361,7 +361,7 @@ impl Ui {
         } else {
             ProgressDrawTarget::stderr_with_hz(8)
         });
-        let total = multi.add(ProgressBar::new(0));
+        let total = multi.add(ProgressBar::no_length());
         total.set_style(style(
             "{prefix:>14} [{wide_bar:.green/blue}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
         ));
@@ -393,7 +393,12 @@ pub struct PullProgress {
 impl PullProgress {
     /// Adds `bytes` that this pull has to account for (downloaded or reused).
     pub fn expect_bytes(&self, bytes: u64) {
-        self.total.inc_length(bytes);
+        // The total starts without a length, so that it shows no bar before the plan is known.
+        if self.total.length().is_some() {
+            self.total.inc_length(bytes);
+        } else {
+            self.total.set_length(bytes);
+        }
     }
 
     /// Shows a blob found in the cache.
