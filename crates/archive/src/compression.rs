@@ -57,6 +57,38 @@ impl Compression {
         }
     }
 
+    /// Recognises the compression of `reader` from its first bytes, read from it; returns it with
+    /// a reader of the whole input (those bytes included), ready for [`Compression::decoder`].
+    ///
+    /// ```
+    /// use imgpull_archive::Compression;
+    /// use std::io::Read;
+    ///
+    /// let (compression, mut whole) = Compression::detect(&b"plain tar bytes"[..])?;
+    /// assert_eq!(compression, Compression::None);
+    /// let mut content = Vec::new();
+    /// whole.read_to_end(&mut content)?;
+    /// assert_eq!(content, b"plain tar bytes");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn detect<R: Read>(mut reader: R) -> io::Result<(Self, impl Read)> {
+        let mut prefix = [0_u8; ZSTD_MAGIC.len()];
+        let mut filled = 0;
+        while filled < prefix.len() {
+            match reader.read(&mut prefix[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let prefix = &prefix[..filled];
+        Ok((
+            Self::sniff(prefix),
+            io::Cursor::new(prefix.to_vec()).chain(reader),
+        ))
+    }
+
     /// The short name (`none`, `gzip`, `zstd`).
     pub fn name(self) -> &'static str {
         match self {
@@ -244,6 +276,21 @@ mod tests {
         assert_eq!(Compression::sniff(&zstd(b"x")), Compression::Zstd);
         assert_eq!(Compression::sniff(b"ustar"), Compression::None);
         assert_eq!(Compression::sniff(b""), Compression::None);
+    }
+
+    #[test]
+    fn detection_keeps_the_bytes_it_read() {
+        let (compression, whole) = Compression::detect(&gzip(b"layer")[..]).unwrap();
+        assert_eq!(compression, Compression::Gzip);
+        let mut out = Vec::new();
+        compression.decoder(whole).read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"layer");
+        // Shorter than any magic number.
+        let (compression, mut whole) = Compression::detect(&b"ab"[..]).unwrap();
+        assert_eq!(compression, Compression::None);
+        out.clear();
+        whole.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"ab");
     }
 
     #[test]

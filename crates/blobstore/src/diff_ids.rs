@@ -9,7 +9,6 @@
 //! so that concurrent writers never lose entries and readers need no lock.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{self, Read as _};
 
 use imgpull_archive::Compression;
 use imgpull_reference::{Digest, media_types};
@@ -87,21 +86,15 @@ impl Store {
         media_type: &str,
     ) -> Result<()> {
         let path = self.path(blob);
-        let mut file = self.open_blob(blob)?;
-        let mut prefix = [0_u8; 4];
-        let n = fsutil::read_prefix(&mut file, &mut prefix)
-            .map_err(BlobstoreError::io("read", path.clone()))?;
-        let compressed = io::Cursor::new(prefix[..n].to_vec()).chain(file);
+        let (compression, compressed) =
+            Compression::detect(self.open_blob(blob)?).map_err(BlobstoreError::io("read", path))?;
         let mut hasher = diff_id.algorithm().hasher();
         let mut buf = vec![0_u8; BUFFER_SIZE];
-        fsutil::feed(
-            Compression::sniff(&prefix[..n]).decoder(compressed),
-            &mut hasher,
-            &mut buf,
-        )
-        .map_err(|source| BlobstoreError::CorruptLayer {
-            layer: blob.clone(),
-            source,
+        fsutil::feed(compression.decoder(compressed), &mut hasher, &mut buf).map_err(|source| {
+            BlobstoreError::CorruptLayer {
+                layer: blob.clone(),
+                source,
+            }
         })?;
         let actual = hasher.finish();
         if actual != *diff_id {

@@ -106,17 +106,3 @@ pub(crate) fn feed(mut reader: impl Read, hasher: &mut Hasher, buf: &mut [u8]) -
         }
     }
 }
-
-/// Reads up to `buf.len()` bytes (fewer only at the end of the input); returns how many.
-pub(crate) fn read_prefix(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 
 use imgpull_reference::{Algorithm, Descriptor, Digest, media_types};
 
-use super::storage::read_prefix;
 use super::{ArchiveReader, ArchivedImage, ArchivedLayer, blob_digest, normalise};
 use crate::compression::Compression;
 use crate::copy::hash_to_end;
@@ -88,32 +87,25 @@ impl ArchiveReader {
         diff_id: Digest,
         stored: Option<&Descriptor>,
     ) -> Result<ArchivedLayer, ArchiveError> {
-        let mut blob = self
+        let blob = self
             .open_member(&member)?
             .ok_or_else(|| ArchiveError::MissingMember {
                 member: member.clone(),
                 referenced_by: "manifest.json".into(),
             })?;
         let size = blob.size();
-        let mut prefix = [0_u8; 4];
-        let n = read_prefix(&mut blob, &mut prefix).map_err(|e| self.read_error(&member, e))?;
-        let compression = Compression::sniff(&prefix[..n]);
-        drop(blob);
+        let (compression, mut whole) =
+            Compression::detect(blob).map_err(|e| self.read_error(&member, e))?;
         let digest = match (blob_digest(&member), compression) {
             (Some(digest), _) => digest,
             (None, Compression::None) => diff_id.clone(),
             (None, _) => {
-                let mut blob =
-                    self.open_member(&member)?
-                        .ok_or_else(|| ArchiveError::MissingMember {
-                            member: member.clone(),
-                            referenced_by: "manifest.json".into(),
-                        })?;
-                hash_to_end(&mut blob, Algorithm::Sha256)
+                hash_to_end(&mut whole, Algorithm::Sha256)
                     .map_err(|e| self.read_error(&member, e))?
                     .1
             }
         };
+        drop(whole);
         let media_type = match stored {
             Some(d) if d.digest == digest => d.media_type.clone(),
             _ => layer_media_type(compression).to_owned(),

@@ -129,18 +129,15 @@ impl TarFile {
     /// Opens a tar, decompressing a gzip-compressed one into a temporary file first (a gzip
     /// stream cannot be seeked, and layers are never held in memory).
     fn open_path(path: &Path) -> Result<Self, ArchiveError> {
-        let mut file = File::open(path).map_err(|e| ArchiveError::file("cannot open", path, e))?;
-        let mut prefix = [0_u8; 4];
-        let n = read_prefix(&mut file, &mut prefix)
+        let file = File::open(path).map_err(|e| ArchiveError::file("cannot open", path, e))?;
+        let (compression, whole) = Compression::detect(BufReader::new(file))
             .map_err(|e| ArchiveError::file("cannot read", path, e))?;
-        if Compression::sniff(&prefix[..n]) != Compression::Gzip {
+        if compression != Compression::Gzip {
             return Ok(Self::Path(path.to_path_buf()));
         }
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| ArchiveError::file("cannot read", path, e))?;
         let mut temp = NamedTempFile::new()
             .map_err(|e| ArchiveError::file("cannot create a temporary file for", path, e))?;
-        let mut decoder = Compression::Gzip.decoder(BufReader::new(file));
+        let mut decoder = Compression::Gzip.decoder(whole);
         io::copy(&mut decoder, temp.as_file_mut()).map_err(|source| ArchiveError::Tar {
             path: path.to_path_buf(),
             source,
@@ -169,20 +166,6 @@ impl TarFile {
             Self::Path(path) | Self::Inflated { original: path, .. } => path,
         }
     }
-}
-
-/// Reads up to `buf.len()` bytes (fewer only at the end of the input).
-pub(super) fn read_prefix(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The `blobs/<algorithm>/<hex>` files of a layout directory.
