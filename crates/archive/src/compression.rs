@@ -280,7 +280,8 @@ mod tests {
 
     #[test]
     fn detection_keeps_the_bytes_it_read() {
-        let (compression, whole) = Compression::detect(&gzip(b"layer")[..]).unwrap();
+        let compressed = gzip(b"layer");
+        let (compression, whole) = Compression::detect(&compressed[..]).unwrap();
         assert_eq!(compression, Compression::Gzip);
         let mut out = Vec::new();
         compression.decoder(whole).read_to_end(&mut out).unwrap();
