@@ -1,0 +1,230 @@
+//! Helpers shared by the end-to-end tests: the sandbox, running imgpull, pushing images and
+//! checking outputs.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use imgpull_tests::image::{GeneratedImage, ImageSpec, OciLayout};
+use imgpull_tests::push::{PushOptions, push};
+use imgpull_tests::real::RegistryServer;
+use imgpull_tests::tools::SKOPEO;
+use imgpull_tests::validate;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// A private HOME for one test: config, cache, docker config and the working directory.
+pub(crate) struct Sandbox {
+    root: TempDir,
+}
+
+impl Sandbox {
+    pub(crate) fn new() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("imgpull-e2e-")
+            .tempdir()
+            .expect("sandbox");
+        for dir in ["home", "config", "cache", "out", "docker"] {
+            fs::create_dir_all(root.path().join(dir)).expect("sandbox dir");
+        }
+        Self { root }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// The default cache (`$XDG_CACHE_HOME/imgpull`).
+    pub(crate) fn cache(&self) -> PathBuf {
+        self.path("cache").join("imgpull")
+    }
+
+    /// The working directory, where default output names land.
+    pub(crate) fn out(&self) -> PathBuf {
+        self.path("out")
+    }
+
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imgpull"));
+        command
+            .args(args)
+            .current_dir(self.out())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("DOCKER_CONFIG", self.path("docker"))
+            .env_remove("IMGPULL_USERNAME")
+            .env_remove("IMGPULL_PASSWORD")
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("XDG_RUNTIME_DIR")
+            .stdin(Stdio::null());
+        command
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("imgpull runs")
+    }
+
+    /// Runs with `input` on stdin (for `--password-stdin`).
+    pub(crate) fn run_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("imgpull starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("password written");
+        child.wait_with_output().expect("imgpull runs")
+    }
+
+    /// Runs a command that must succeed with `--json`, and returns the document.
+    pub(crate) fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert_success(&output, args);
+        serde_json::from_slice(&output.stdout).expect("stdout is one JSON document")
+    }
+}
+
+pub(crate) fn assert_success(output: &Output, args: &[&str]) {
+    assert!(
+        output.status.success(),
+        "imgpull {args:?} failed with {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Asserts the exit code, and returns stderr.
+pub(crate) fn assert_exit(output: &Output, code: i32) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "expected exit {code}\nstdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    stderr
+}
+
+/// Generates an image and pushes it to each target of `server`.
+pub(crate) fn push_image(
+    server: &RegistryServer,
+    spec: &ImageSpec,
+    targets: &[&str],
+    options: &PushOptions,
+) -> GeneratedImage {
+    let mut layout = OciLayout::temporary().expect("layout");
+    let image = layout.add_image(spec, "image").expect("image generated");
+    for target in targets {
+        push(&layout, "image", server, target, options).expect("push");
+    }
+    image
+}
+
+/// `--ca-file` for a TLS server.
+pub(crate) fn ca(server: &RegistryServer) -> String {
+    server.ca_pem_path().display().to_string()
+}
+
+pub(crate) fn u64_at(value: &Value, pointer: &str) -> u64 {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{pointer} missing in {value}"))
+}
+
+pub(crate) fn str_at<'a>(value: &'a Value, pointer: &str) -> &'a str {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{pointer} missing in {value}"))
+}
+
+/// Checks a docker archive with skopeo: its config is the image's, and every blob re-hashes.
+pub(crate) fn assert_docker_archive(path: &Path, image: &GeneratedImage) {
+    let inspected = validate::inspect_docker_archive(path).expect("skopeo inspect docker-archive");
+    assert_eq!(
+        inspected["Layers"].as_array().map(Vec::len),
+        Some(image.layers.len()),
+        "{inspected}"
+    );
+    let config = validate::docker_archive_config(path).expect("skopeo config");
+    let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
+        .as_array()
+        .expect("diff_ids")
+        .iter()
+        .map(|id| id.as_str().expect("string").to_owned())
+        .collect();
+    assert_eq!(diff_ids, image.diff_ids());
+    let copy = tempfile::tempdir().expect("tempdir");
+    validate::copy_docker_archive_to_oci(path, copy.path())
+        .expect("skopeo copy re-hashes every blob");
+}
+
+/// Loads the archive with podman where it runs, and checks the image ID and name.
+pub(crate) fn podman_load(path: &Path, image: &GeneratedImage, name: &str) {
+    let podman = match validate::Podman::detect() {
+        Ok(podman) => podman,
+        Err(error) => {
+            eprintln!("note: podman does not run here ({error}); skipping podman load");
+            return;
+        }
+    };
+    let loaded = podman.load(path).expect("podman load");
+    assert!(
+        loaded.iter().any(|loaded| loaded == name),
+        "{loaded:?} lacks {name}"
+    );
+    let inspected = podman.image_inspect(name).expect("podman image inspect");
+    let id = inspected["Id"].as_str().expect("Id");
+    assert_eq!(format!("sha256:{id}"), image.config.digest);
+}
+
+/// A free loopback port nothing listens on.
+pub(crate) fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+/// The JSON error document of a failed `--json` run.
+pub(crate) fn json_error(output: &Output) -> (String, String) {
+    let value: Value =
+        serde_json::from_slice(&output.stdout).expect("stdout is a JSON error document");
+    (
+        str_at(&value, "/error/kind").to_owned(),
+        str_at(&value, "/error/message").to_owned(),
+    )
+}
+
+/// `skopeo copy docker://… docker-archive:PATH` from a TLS registry.
+pub(crate) fn skopeo_docker_archive(
+    server: &RegistryServer,
+    repository_and_tag: &str,
+    path: &Path,
+) {
+    let skopeo = imgpull_tests::tools::require_tool(SKOPEO).expect("skopeo");
+    let output = Command::new(skopeo)
+        .args(["--insecure-policy", "copy", "--quiet", "--src-cert-dir"])
+        .arg(server.cert_dir())
+        .arg(format!("docker://{}", server.image_ref(repository_and_tag)))
+        .arg(format!(
+            "docker-archive:{}:{}",
+            path.display(),
+            server.image_ref(repository_and_tag)
+        ))
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        output.status.success(),
+        "skopeo copy: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
