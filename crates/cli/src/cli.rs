@@ -9,11 +9,13 @@ use clap_complete::Shell;
 
 const EXAMPLES: &str = "\
 Examples:
-  imgpull pull nginx:1.25                          # writes docker.io_library_nginx_1.25_linux_amd64.tar
+  # Writes docker.io_library_nginx_1.25_linux_amd64.tar, for `docker load -i`:
+  imgpull pull nginx:1.25
   imgpull pull --platform linux/arm64 -o nginx.tar nginx:1.25
-  imgpull pull -o - alpine:3.20 | ssh host docker load
-  imgpull pull --format oci --all-platforms -o alpine-oci alpine:3.20
-  imgpull pull -o bundle.tar nginx:1.25 redis:7   # several images, shared blobs written once
+  imgpull pull -q -o - alpine:3.20 | ssh host docker load
+  imgpull pull --format oci --all-platforms -o alpine-layout alpine:3.20
+  # Several images in one archive, shared layers written once:
+  imgpull pull -o bundle.tar nginx:1.25 redis:7
   imgpull inspect --platform linux/arm64 nginx:1.25
   imgpull tags registry.example.com:5000/team/app
   imgpull login registry.example.com --username ci --password-stdin < token.txt
@@ -54,13 +56,17 @@ pub enum Command {
     Cache(CacheCommand),
     /// Print a shell completion script to stdout.
     Completions(CompletionsArgs),
+    /// Print the man page (roff) to stdout; used to build release archives.
+    #[command(hide = true)]
+    Manpage,
 }
 
 const PULL_EXAMPLES: &str = "\
 Examples:
   imgpull pull nginx:1.25
   imgpull pull --platform linux/arm/v7 -o nginx-armv7.tar nginx:1.25
-  imgpull pull --tag myapp:1.0 registry.example.com/app@sha256:0123…   # name a digest pull
+  # Name an image pulled by digest:
+  imgpull pull --tag myapp:1.0 registry.example.com/app@sha256:<hex>
   imgpull pull --json -q alpine:3.20 | jq .cache";
 
 /// Options shared by every command that talks to a registry.
@@ -549,6 +555,16 @@ mod tests {
         };
         assert_eq!(args.shell, Shell::Bash);
         assert!(parse(&["completions", "cmd.exe"]).is_err());
+    }
+
+    #[test]
+    fn manpage_is_hidden_but_accepted() {
+        assert!(matches!(
+            parse(&["manpage"]).expect("valid").command,
+            Command::Manpage
+        ));
+        let help = Cli::command().render_help().to_string();
+        assert!(!help.contains("manpage"));
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn run(command: Command, ui: Ui, cancel: Cancel) -> Result<(), CliErro
             completions::run(&args);
             Ok(())
         }
+        Command::Manpage => completions::manpage(),
     }
 }
 
