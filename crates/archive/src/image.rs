@@ -35,6 +35,7 @@ pub struct ArchiveImage {
 
 /// A multi-platform index, byte for byte, and its descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ImageIndex {
     /// Media type, digest and size of `bytes`.
     pub descriptor: Descriptor,

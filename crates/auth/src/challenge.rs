@@ -47,6 +47,7 @@ impl fmt::Display for Scheme {
 
 /// One challenge of a `WWW-Authenticate` header: a scheme with either parameters or a token68.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Challenge {
     /// The authentication scheme.
     pub scheme: Scheme,
@@ -263,6 +264,7 @@ impl<'a> Parser<'a> {
 /// A `Bearer` challenge as the Docker token spec uses it: where to get a token, for which
 /// service and scopes, and why the request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BearerChallenge {
     /// The token endpoint; always an `http` or `https` URL.
     pub realm: Url,

@@ -36,6 +36,7 @@ pub enum TokenMethod {
 ///
 /// `Debug` is safe to log: [`Secret`]s are redacted and the URL holds no secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TokenRequest {
     /// `GET` or `POST`.
     pub method: TokenMethod,
@@ -206,6 +207,7 @@ fn post_request<const N: usize>(
 
 /// A bearer token and when it stops being usable.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Token {
     /// The token, sent as `Authorization: Bearer <value>` (see [`crate::bearer_authorization`]).
     pub value: Secret,

@@ -33,6 +33,7 @@ const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// An image recorded in the cache's `index.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ImageRecord {
     /// The full name (`io.containerd.image.name`), if the entry has one.
     pub name: Option<String>,

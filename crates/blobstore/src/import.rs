@@ -22,6 +22,7 @@ use crate::writer::{BUFFER_SIZE, BlobWriter};
 
 /// What [`Store::import`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ImportReport {
     /// The layout the archive was recognised as (`DockerArchive`, `OciArchive`, `OciLayout`).
     #[serde(serialize_with = "format_name")]
@@ -40,6 +41,7 @@ pub struct ImportReport {
 
 /// One image of an imported archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ImportedImage {
     /// The names it was recorded under in `index.json` (canonical form).
     pub names: Vec<String>,

@@ -26,6 +26,7 @@ pub const UNREFERENCED_GRACE: Duration = Duration::from_secs(10 * 60);
 
 /// A stored blob.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct BlobInfo {
     /// Its digest.
     pub digest: Digest,
@@ -40,6 +41,7 @@ pub struct BlobInfo {
 
 /// What [`Store::list`] finds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Listing {
     /// The images recorded in `index.json`.
     pub images: Vec<ImageRecord>,
@@ -49,6 +51,7 @@ pub struct Listing {
 
 /// Disk usage of the cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct DiskUsage {
     /// Number of stored blobs.
     pub blobs: u64,
@@ -96,6 +99,7 @@ pub enum PruneReason {
 
 /// A blob removed by [`Store::prune`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PrunedBlob {
     /// Its digest.
     pub digest: Digest,
@@ -107,6 +111,7 @@ pub struct PrunedBlob {
 
 /// What [`Store::prune`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct PruneReport {
     /// The blobs removed.
     pub removed: Vec<PrunedBlob>,
@@ -120,6 +125,7 @@ pub struct PruneReport {
 
 /// A blob whose content does not match its digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct CorruptBlob {
     /// The digest it is stored under.
     pub digest: Digest,
@@ -133,6 +139,7 @@ pub struct CorruptBlob {
 
 /// What [`Store::verify`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct VerifyReport {
     /// Number of blobs re-hashed.
     pub checked: u64,
@@ -155,6 +162,7 @@ impl VerifyReport {
 
 /// What [`Store::clear`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ClearReport {
     /// Number of blobs removed.
     pub blobs: u64,
