@@ -379,6 +379,7 @@ mod tests {
             result("imgpull/big/warm", &[1.0], 10 << 10),
             result("curl/big2-new", &[1.0], 1 << 10),
             result("imgpull/big2/after-big", &[4.0], 40 << 10),
+            result("imgpull/double/cold", &[8.0], 25 << 10),
         ]);
         assert_eq!(
             report.ratio("imgpull/big/cold", &["oci-client/big"]),
@@ -400,6 +401,7 @@ mod tests {
         ));
         // The worst imgpull peak is the big2 one (40 MiB); peers' RSS does not count.
         assert!(markdown.contains("| 40.0 MiB (imgpull/big2/after-big) | 30 MiB | **no** |"));
+        assert!(markdown.contains("| 25.0 vs 20.0 MiB | 1.25× | yes |"), "{markdown}");
         assert!(markdown.contains("- a note"));
         let json = report.json();
         assert_eq!(json["cases"][0]["wall_seconds"]["median"], 2.0);
