@@ -2,11 +2,12 @@
 
 use std::fs;
 
+use imgpull_tests::fake::{FakeRegistry, Fault};
 use imgpull_tests::image::{ImageSpec, LayerSpec};
 use imgpull_tests::push::PushOptions;
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::require_e2e;
-use imgpull_tests::tools::{DOCKER_REGISTRY, SKOPEO};
+use imgpull_tests::tools::{self, DOCKER_REGISTRY, SKOPEO};
 
 use crate::support::*;
 
@@ -154,4 +155,35 @@ fn each_exit_code_comes_from_a_real_failure() {
             .exists(),
         "nothing unverified is kept"
     );
+}
+
+#[test]
+fn rate_limiting_that_never_clears_is_exit_5_and_a_429_that_clears_is_retried() {
+    // A wiremock registry (distribution never answers 429); it needs no external tool.
+    if tools::skip_e2e() {
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let registry = runtime.block_on(FakeRegistry::start());
+    let platform = imgpull_reference::Platform::parse("linux/amd64").expect("platform");
+    registry.push_image("team/limited", Some("1"), &platform, &[b"layer".to_vec()]);
+    let sandbox = Sandbox::new();
+    let reference = format!("{}/team/limited:1", registry.host());
+
+    // Two 429s, then the real answer: retried, and the pull succeeds.
+    registry.inject("/manifests/", Fault::Status(429), 2);
+    let report = sandbox.json(&["pull", "--json", "-o", "ok.tar", &reference]);
+    assert_eq!(u64_at(&report, "/images/0/layers"), 1);
+
+    // 429 on every attempt: exit 5 once the retries are spent, naming the status.
+    registry.inject("/manifests/", Fault::Status(429), usize::MAX);
+    let limited = sandbox.run(&["pull", "--json", "-o", "limited.tar", &reference]);
+    let stderr = assert_exit(&limited, 5);
+    assert!(
+        stderr.contains("429") && stderr.contains("rate limiting"),
+        "{stderr}"
+    );
+    let (kind, message) = json_error(&limited);
+    assert_eq!(kind, "network");
+    assert!(message.contains("429"), "{message}");
 }
