@@ -202,6 +202,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let report = Report {
         machine: machine(),
+        imgpull: format!("{} ({})", context.imgpull.display(), revision(&root)),
         load: (load_start, load_average()),
         runs: options.runs,
         quick: options.quick,
@@ -563,6 +564,29 @@ fn machine() -> String {
         memory_kib as f64 / f64::from(1 << 20),
         kernel.trim()
     )
+}
+
+/// The workspace's git revision, and whether its tree has uncommitted changes.
+fn revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+    };
+    match (
+        git(&["rev-parse", "--short", "HEAD"]),
+        git(&["status", "--porcelain", "--untracked-files=no"]),
+    ) {
+        (Some(commit), Some(changes)) if changes.is_empty() => {
+            format!("workspace at commit {commit}")
+        }
+        (Some(commit), Some(_)) => format!("workspace at commit {commit} with uncommitted changes"),
+        _ => "revision unknown".to_owned(),
+    }
 }
 
 /// The 1, 5 and 15 minute load averages.

@@ -113,6 +113,8 @@ impl CaseResult {
 pub struct Report {
     /// A line describing the machine.
     pub machine: String,
+    /// Which imgpull was measured: its path and the source revision.
+    pub imgpull: String,
     /// Load averages when the timed runs started and ended.
     pub load: (String, String),
     /// Runs per case.
@@ -155,6 +157,7 @@ impl Report {
             }
         );
         let _ = writeln!(text, "- machine: {}", self.machine);
+        let _ = writeln!(text, "- imgpull: {}", self.imgpull);
         let _ = writeln!(
             text,
             "- load average (1, 5, 15 min) at start: {}; at end: {}",
@@ -295,6 +298,7 @@ impl Report {
             |spread: Spread| json!({"median": spread.median, "min": spread.min, "max": spread.max});
         json!({
             "machine": self.machine,
+            "imgpull": self.imgpull,
             "load_average": {"start": self.load.0, "end": self.load.1},
             "runs": self.runs,
             "quick": self.quick,
@@ -361,6 +365,7 @@ mod tests {
     fn report(results: Vec<CaseResult>) -> Report {
         Report {
             machine: "test".into(),
+            imgpull: "imgpull".into(),
             load: ("0".into(), "0".into()),
             runs: 3,
             quick: false,
@@ -401,7 +406,10 @@ mod tests {
         ));
         // The worst imgpull peak is the big2 one (40 MiB); peers' RSS does not count.
         assert!(markdown.contains("| 40.0 MiB (imgpull/big2/after-big) | 30 MiB | **no** |"));
-        assert!(markdown.contains("| 25.0 vs 20.0 MiB | 1.25× | yes |"), "{markdown}");
+        assert!(
+            markdown.contains("| 25.0 vs 20.0 MiB | 1.25× | yes |"),
+            "{markdown}"
+        );
         assert!(markdown.contains("- a note"));
         let json = report.json();
         assert_eq!(json["cases"][0]["wall_seconds"]["median"], 2.0);
