@@ -165,6 +165,59 @@ mod tests {
     }
 
     #[test]
+    fn inspect_report_shape() {
+        let report = InspectReport {
+            reference: "docker.io/library/nginx:1.25".to_owned(),
+            digest: "sha256:index".to_owned(),
+            media_type: "application/vnd.oci.image.index.v1+json".to_owned(),
+            platforms: vec!["linux/amd64".to_owned(), "linux/arm64/v8".to_owned()],
+            image: InspectImage {
+                manifest_digest: "sha256:m".to_owned(),
+                media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
+                platform: Some("linux/arm64/v8".to_owned()),
+                config_digest: "sha256:c".to_owned(),
+                created: Some("2024-01-01T00:00:00Z".to_owned()),
+                entrypoint: vec!["/docker-entrypoint.sh".to_owned()],
+                cmd: vec!["nginx".to_owned()],
+                env_count: 3,
+                labels: [("maintainer".to_owned(), "x".to_owned())].into(),
+                layers: vec![InspectLayer {
+                    digest: "sha256:l".to_owned(),
+                    size: 10,
+                    media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_owned(),
+                }],
+                total_size: 10,
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&report).expect("json"),
+            json!({
+                "reference": "docker.io/library/nginx:1.25",
+                "digest": "sha256:index",
+                "media_type": "application/vnd.oci.image.index.v1+json",
+                "platforms": ["linux/amd64", "linux/arm64/v8"],
+                "image": {
+                    "manifest_digest": "sha256:m",
+                    "media_type": "application/vnd.oci.image.manifest.v1+json",
+                    "platform": "linux/arm64/v8",
+                    "config_digest": "sha256:c",
+                    "created": "2024-01-01T00:00:00Z",
+                    "entrypoint": ["/docker-entrypoint.sh"],
+                    "cmd": ["nginx"],
+                    "env_count": 3,
+                    "labels": {"maintainer": "x"},
+                    "layers": [{
+                        "digest": "sha256:l",
+                        "size": 10,
+                        "media_type": "application/vnd.oci.image.layer.v1.tar+gzip"
+                    }],
+                    "total_size": 10
+                }
+            })
+        );
+    }
+
+    #[test]
     fn error_report_shape() {
         let report = ErrorReport::from(&CliError::Usage("bad reference `A:B`".to_owned()));
         assert_eq!(
