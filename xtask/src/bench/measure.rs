@@ -5,6 +5,7 @@
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs::{self, File};
+#[cfg(unix)]
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -178,9 +179,10 @@ impl Meter {
             .envs(step.env.iter().map(|(key, value)| (key, value)))
             .stdin(Stdio::null())
             .stdout(open(&stdout_path)?)
-            .stderr(open(&errors)?)
-            // Its own process group, so that a timeout can stop the command and its children.
-            .process_group(0);
+            .stderr(open(&errors)?);
+        // Its own process group, so that a timeout can stop the command and its children.
+        #[cfg(unix)]
+        command.process_group(0);
         let server_before = self.server_cpu();
         let start = Instant::now();
         let mut child = command
@@ -194,11 +196,7 @@ impl Meter {
                 break status;
             }
             if start.elapsed() > self.timeout {
-                // Our child's process group: its id is the child's PID.
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", child.id())])
-                    .status();
-                let _ = child.wait();
+                stop(&mut child);
                 return Err(format!(
                     "`{}` ran longer than {:?}; killed",
                     step.describe(),
@@ -246,6 +244,18 @@ impl Meter {
             fs::read_to_string(format!("/proc/{}/stat", self.server_pid)).unwrap_or_default();
         parse_proc_cpu_ticks(&stat).map_or(0.0, |ticks| ticks as f64 / self.ticks_per_second)
     }
+}
+
+/// Kills a timed-out command: on Unix its whole process group (whose id is the PID of GNU time,
+/// which we started), so that the command under GNU time stops too; then reaps it.
+fn stop(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status();
+    #[cfg(not(unix))]
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Parses the last line of GNU time's `-f "%U %S %M"` report (earlier lines may note a failure).
@@ -298,6 +308,64 @@ impl Spread {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// GNU time is there (Linux with the `time` package), and end-to-end tools are not skipped
+    /// (`cargo xtask test --unit` on macOS and Windows sets IMGPULL_SKIP_E2E).
+    fn meter(name: &str, timeout: Duration) -> Option<(Meter, PathBuf)> {
+        if std::env::var_os("IMGPULL_SKIP_E2E").is_some() || !Path::new(GNU_TIME).is_file() {
+            eprintln!("skipped: needs GNU time at {GNU_TIME}");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-meter-{name}-{}", std::process::id()));
+        let meter = Meter::new(&dir, std::process::id(), timeout).unwrap();
+        Some((meter, dir))
+    }
+
+    #[test]
+    fn measures_commands_and_captures_or_redirects_their_stdout() {
+        let Some((meter, dir)) = meter("run", Duration::from_secs(60)) else {
+            return;
+        };
+        let copy = dir.join("copy");
+        let steps = [
+            Invocation::new("sh").args(["-c", "echo hello; head -c 3000000 /dev/zero | wc -c"]),
+            Invocation::new("echo")
+                .arg("to a file")
+                .stdout_to(copy.clone()),
+        ];
+        let (sample, stdouts) = meter.run(&steps).unwrap();
+        assert_eq!(stdouts, ["hello\n3000000\n", ""]);
+        assert_eq!(fs::read_to_string(&copy).unwrap(), "to a file\n");
+        assert!(sample.wall > 0.0 && sample.max_rss_kib > 0, "{sample:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_failing_command_is_an_error_naming_it() {
+        let Some((meter, dir)) = meter("fail", Duration::from_secs(60)) else {
+            return;
+        };
+        let error = meter
+            .run(&[Invocation::new("sh").args(["-c", "echo broken >&2; exit 3"])])
+            .unwrap_err();
+        assert!(
+            error.contains("sh -c echo broken >&2; exit 3") && error.contains("broken"),
+            "{error}"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_command_running_past_the_timeout_is_killed() {
+        let Some((meter, dir)) = meter("timeout", Duration::from_millis(300)) else {
+            return;
+        };
+        let error = meter
+            .run(&[Invocation::new("sleep").arg("60")])
+            .unwrap_err();
+        assert!(error.contains("killed"), "{error}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn reads_gnu_time_reports_including_failures() {
