@@ -196,3 +196,51 @@ fn free_port() -> Result<u16, String> {
         .map(|addr| addr.port())
         .map_err(|e| format!("cannot read the bound port: {e}"))
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The end-to-end tools are there, unless `cargo xtask test --unit` (macOS, Windows) skips them.
+    fn tools_available() -> bool {
+        let available = std::env::var_os("IMGPULL_SKIP_E2E").is_none()
+            && shell::on_path("openssl")
+            && shell::on_path("docker-registry")
+            && shell::on_path("curl");
+        if !available {
+            eprintln!("skipped: needs openssl, docker-registry and curl");
+        }
+        available
+    }
+
+    #[test]
+    fn the_registry_serves_tls_that_the_generated_ca_verifies() {
+        if !tools_available() {
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-fixture-{}", std::process::id()));
+        let pki = Pki::generate(&dir.join("pki")).unwrap();
+        assert!(pki.cert_dir().join("ca.crt").is_file());
+        let registry = Registry::start(&dir.join("storage"), &pki, &dir).unwrap();
+        let output = Command::new("curl")
+            .args(["--silent", "--show-error", "--fail", "--cacert"])
+            .arg(pki.ca_file())
+            .arg(format!("https://{}/v2/", registry.host()))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "{}");
+        let pid = registry.pid();
+        drop(registry);
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "the registry outlived its fixture"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
