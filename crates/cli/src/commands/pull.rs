@@ -215,6 +215,18 @@ fn destination(args: &PullArgs, pulled: &[Pulled], gzip: bool) -> Result<Destina
                     source: std::io::Error::from(std::io::ErrorKind::NotFound),
                 });
             }
+            if args.format != Format::Oci && path.is_dir() {
+                return Err(CliError::Usage(format!(
+                    "-o {}: a directory; the {} format writes a file (name it, e.g. -o {}/image.tar)",
+                    path.display(),
+                    if args.format == Format::Docker {
+                        "docker"
+                    } else {
+                        "oci-archive"
+                    },
+                    path.display()
+                )));
+            }
             Ok(Destination::Path(path.clone()))
         }
         None => {

@@ -44,6 +44,38 @@ fn each_exit_code_comes_from_a_real_failure() {
 
     // 3: covered with real registries by the htpasswd, token and login tests.
 
+    // 2 also: a directory where a file is expected; 1: a missing directory. Both before any
+    // download.
+    fs::create_dir_all(sandbox.out().join("a-dir")).expect("dir");
+    let layer_in_cache = sandbox
+        .cache()
+        .join("blobs/sha256")
+        .join(image.layers[0].blob.hex());
+    assert_exit(
+        &sandbox.run(&[
+            "pull",
+            "-o",
+            "a-dir",
+            "--ca-file",
+            &ca,
+            &server.image_ref("team/codes:1"),
+        ]),
+        2,
+    );
+    let stderr = assert_exit(
+        &sandbox.run(&[
+            "pull",
+            "-o",
+            "missing/x.tar",
+            "--ca-file",
+            &ca,
+            &server.image_ref("team/codes:1"),
+        ]),
+        1,
+    );
+    assert!(stderr.contains("missing"), "{stderr}");
+    assert!(!layer_in_cache.exists(), "nothing was downloaded");
+
     // 4: a tag the registry does not know.
     let unknown = sandbox.run(&[
         "pull",
