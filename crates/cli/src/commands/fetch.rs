@@ -31,8 +31,9 @@ fn begin(store: &Store, digest: &Digest, size: u64) -> Result<Option<BlobWriter>
         match store.begin(digest, size)? {
             Begin::Present => return Ok(None),
             Begin::Write(writer) => return Ok(Some(writer)),
-            // `begin` waits for the lock, so another writer finished in between: look again.
-            Begin::Busy => {}
+            // `begin` waits for the lock itself; should another writer still hold it, wait a
+            // little (this runs on a blocking thread) and look again.
+            Begin::Busy => std::thread::sleep(std::time::Duration::from_millis(50)),
         }
     }
 }
