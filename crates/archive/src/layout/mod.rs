@@ -205,17 +205,40 @@ impl<S: Sink> LayoutBuilder<S> {
         selected: &Digest,
         source: &dyn BlobSource,
     ) -> Result<(Descriptor, Option<WrittenImage>), ArchiveError> {
-        self.index_at(&index.bytes, &index.descriptor, selected, source, 0)
+        let mut walk = IndexWalk {
+            selected,
+            source,
+            done: HashMap::new(),
+        };
+        self.index_at(&index.bytes, &index.descriptor, &mut walk, 0)
     }
 
+    /// Writes one index of the walk, once: an index listed again (under several parents) is
+    /// not walked again, which would make the work exponential in the nesting depth; the
+    /// selected manifest, if it is below it, was found on the first visit.
     fn index_at(
         &mut self,
         bytes: &[u8],
         descriptor: &Descriptor,
-        selected: &Digest,
-        source: &dyn BlobSource,
+        walk: &mut IndexWalk<'_>,
         depth: usize,
     ) -> Result<(Descriptor, Option<WrittenImage>), ArchiveError> {
+        if let Some(written) = walk.done.get(&descriptor.digest) {
+            return Ok((written.clone(), None));
+        }
+        let (written, found) = self.write_index(bytes, descriptor, walk, depth)?;
+        walk.done.insert(descriptor.digest.clone(), written.clone());
+        Ok((written, found))
+    }
+
+    fn write_index(
+        &mut self,
+        bytes: &[u8],
+        descriptor: &Descriptor,
+        walk: &mut IndexWalk<'_>,
+        depth: usize,
+    ) -> Result<(Descriptor, Option<WrittenImage>), ArchiveError> {
+        let (selected, source) = (walk.selected, walk.source);
         let what = format!("index {}", descriptor.digest);
         check_bytes(bytes, descriptor, &what)?;
         if !media_types::is_index(&descriptor.media_type) {
@@ -234,8 +257,7 @@ impl<S: Sink> LayoutBuilder<S> {
             let child_what = format!("manifest {} listed in {what}", child.digest);
             let written = if media_types::is_index(&child.media_type) {
                 let child_bytes = read_document(source, child, &child_what)?;
-                let (written, image) =
-                    self.index_at(&child_bytes, child, selected, source, depth + 1)?;
+                let (written, image) = self.index_at(&child_bytes, child, walk, depth + 1)?;
                 found = found.or(image);
                 written
             } else if media_types::is_image_manifest(&child.media_type) {
@@ -359,6 +381,15 @@ impl<S: Sink> LayoutBuilder<S> {
         self.copy_blob(blob, &copy, &format!("uncompressed copy of {what}"))?;
         Ok(written_as(id, size, LayerForm::UncompressedCopy))
     }
+}
+
+/// One walk of an index tree by [`LayoutBuilder::index`].
+struct IndexWalk<'a> {
+    /// The image manifest whose written form is wanted.
+    selected: &'a Digest,
+    source: &'a dyn BlobSource,
+    /// The indexes written in this walk, with the descriptors of their written forms.
+    done: HashMap<Digest, Descriptor>,
 }
 
 /// The OCI media type of a Docker layer media type (others are kept).

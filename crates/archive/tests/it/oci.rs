@@ -447,3 +447,65 @@ fn a_corrupt_blob_of_a_layout_read_back_is_copied_and_refused_never_linked() {
     drop(writer);
     assert!(!second.exists());
 }
+
+#[test]
+fn an_index_listing_one_child_index_many_times_is_written_once() {
+    let image = TestImage::simple("fan", "linux/amd64", Stored::Gzip, false);
+    let other = TestImage::simple("other", "linux/arm64/v8", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    other.add_to(&mut source);
+    // Three levels of indexes, each listing its child 300 times: a walk that revisits indexes
+    // writes the innermost one 27 million times.
+    let mut child = index_of(&[&image, &other]);
+    source.insert(child.clone());
+    for _ in 0..2 {
+        let entry = imgpull_reference::Descriptor::new(
+            media_types::OCI_IMAGE_INDEX,
+            Digest::sha256(&child),
+            child.len() as u64,
+        );
+        child = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": media_types::OCI_IMAGE_INDEX,
+            "manifests": vec![entry; 300],
+        }))
+        .unwrap();
+        source.insert(child.clone());
+    }
+    let top = imgpull_reference::Descriptor::new(
+        media_types::OCI_IMAGE_INDEX,
+        Digest::sha256(&child),
+        child.len() as u64,
+    );
+    let top = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_INDEX,
+        "manifests": vec![top; 300],
+    }))
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("fan");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    // Two images of the same index: each walk finds its own manifest.
+    for (test, tag) in [(&image, "fan:1"), (&other, "fan:2")] {
+        let written = writer
+            .add_image(
+                &test
+                    .archive_image(&[tag])
+                    .with_index(top.clone(), media_types::OCI_IMAGE_INDEX),
+                &source,
+            )
+            .unwrap();
+        assert_eq!(written.top.digest, Digest::sha256(&top));
+        assert_eq!(written.manifest.digest, test.manifest_digest());
+    }
+    writer.finish().unwrap();
+    let reader = ArchiveReader::open(&dest).unwrap();
+    check_images(&reader, &[&image, &other]);
+    assert_eq!(
+        reader.images()[0].names,
+        ["docker.io/library/fan:1", "docker.io/library/fan:2"]
+    );
+}
