@@ -1,6 +1,6 @@
 //! The cache directory: opening it, beginning writes, reading blobs.
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -187,8 +187,7 @@ impl Store {
         let path = self.layout.blob(digest);
         match File::open(&path) {
             Ok(file) => {
-                // Last use is best effort: a read-only shared cache must stay usable.
-                let _ = file.set_modified(SystemTime::now());
+                touch(&path);
                 Ok(file)
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(BlobstoreError::NotFound {
@@ -218,9 +217,18 @@ impl Store {
     }
 }
 
-/// Sets the modification time of `path` to now, ignoring failures (see [`Store::touch`]).
+/// Sets the modification time of `path` to now, ignoring failures (see [`Store::touch`]): a
+/// read-only shared cache must stay usable.
+///
+/// Windows sets times only through a handle opened with the right to write attributes, which
+/// an append-only handle has (nothing is ever written through it); on Unix blobs are read-only
+/// (so that handle cannot be had), but their owner may set times through any handle.
 pub(crate) fn touch(path: &Path) {
-    if let Ok(file) = File::open(path) {
+    let file = OpenOptions::new()
+        .append(true)
+        .open(path)
+        .or_else(|_| File::open(path));
+    if let Ok(file) = file {
         let _ = file.set_modified(SystemTime::now());
     }
 }

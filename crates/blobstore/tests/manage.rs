@@ -92,18 +92,36 @@ fn prune_by_age_removes_blobs_unused_for_longer() {
 
 #[test]
 fn using_a_blob_protects_it_from_age_pruning() {
+    use imgpull_archive::BlobSource;
+    use imgpull_blobstore::Begin;
+
     let store = Store::temporary().unwrap();
     let blob = put(&store, b"reused");
-    age(&store.path(&blob), 10 * DAY);
-    drop(store.open_blob(&blob).unwrap());
-    let report = store
-        .prune(&PruneOptions {
-            older_than: Some(Duration::from_secs(7 * DAY)),
-            ..PruneOptions::default()
-        })
-        .unwrap();
-    assert!(report.removed.is_empty());
-    assert!(store.contains(&blob));
+    let uses: [(&str, &dyn Fn()); 5] = [
+        ("open_blob", &|| drop(store.open_blob(&blob).unwrap())),
+        ("begin", &|| {
+            assert!(matches!(store.begin(&blob, 6).unwrap(), Begin::Present));
+        }),
+        ("touch", &|| store.touch(&blob)),
+        ("BlobSource::open", &|| {
+            drop(BlobSource::open(&store, &blob).unwrap().unwrap());
+        }),
+        ("BlobSource::path", &|| {
+            assert!(BlobSource::path(&store, &blob).is_some());
+        }),
+    ];
+    for (name, use_blob) in uses {
+        age(&store.path(&blob), 10 * DAY);
+        use_blob();
+        let report = store
+            .prune(&PruneOptions {
+                older_than: Some(Duration::from_secs(7 * DAY)),
+                ..PruneOptions::default()
+            })
+            .unwrap();
+        assert!(report.removed.is_empty(), "{name}");
+        assert!(store.contains(&blob), "{name}");
+    }
 }
 
 #[test]
