@@ -56,8 +56,9 @@ pub struct InspectReport {
     pub media_type: String,
     /// The platforms an index offers (empty for a single image).
     pub platforms: Vec<String>,
-    /// The image described (the chosen platform's, for an index).
-    pub image: InspectImage,
+    /// The image described (the chosen platform's, for an index); `null` when an index has no
+    /// image for this host's platform and none was asked for.
+    pub image: Option<InspectImage>,
 }
 
 /// The image part of an [`InspectReport`].
@@ -171,7 +172,7 @@ mod tests {
             digest: "sha256:index".to_owned(),
             media_type: "application/vnd.oci.image.index.v1+json".to_owned(),
             platforms: vec!["linux/amd64".to_owned(), "linux/arm64/v8".to_owned()],
-            image: InspectImage {
+            image: Some(InspectImage {
                 manifest_digest: "sha256:m".to_owned(),
                 media_type: "application/vnd.oci.image.manifest.v1+json".to_owned(),
                 platform: Some("linux/arm64/v8".to_owned()),
@@ -187,7 +188,7 @@ mod tests {
                     media_type: "application/vnd.oci.image.layer.v1.tar+gzip".to_owned(),
                 }],
                 total_size: 10,
-            },
+            }),
         };
         assert_eq!(
             serde_json::to_value(&report).expect("json"),

@@ -142,7 +142,6 @@ impl Ui {
 
     /// Prints an `inspect` description on stdout.
     pub fn inspect(report: &InspectReport) {
-        let image = &report.image;
         let mut lines = vec![
             format!("Reference:   {}", report.reference),
             format!("Digest:      {}", report.digest),
@@ -150,6 +149,15 @@ impl Ui {
         ];
         if !report.platforms.is_empty() {
             lines.push(format!("Platforms:   {}", report.platforms.join(", ")));
+        }
+        let Some(image) = &report.image else {
+            lines.push(
+                "Image:       none for this host's platform; choose one with --platform".to_owned(),
+            );
+            Self::lines(lines);
+            return;
+        };
+        if !report.platforms.is_empty() {
             lines.push(format!(
                 "Manifest:    {} ({})",
                 image.manifest_digest, image.media_type

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use imgpull_reference::{Descriptor, media_types};
-use imgpull_registry::ResolvedImage;
+use imgpull_reference::{Descriptor, Reference, media_types};
+use imgpull_registry::{Manifest, PlatformChoice, RegistryError, ResolvedImage};
 use serde::Deserialize;
 
 use crate::cli::InspectArgs;
@@ -23,11 +23,24 @@ pub async fn run(args: &InspectArgs, ui: Ui) -> Result<(), CliError> {
         return Ok(());
     }
     let choice = super::platform_choice(args.platform.as_deref(), false, &config)?;
-    let images = client.resolve(&reference, &choice).await?;
-    let Some(image) = images.into_iter().next() else {
-        return Err(CliError::NoImage(reference.to_string()));
+    let report = match client.resolve(&reference, &choice).await {
+        Ok(images) => {
+            let Some(image) = images.into_iter().next() else {
+                return Err(CliError::NoImage(reference.to_string()));
+            };
+            let top = image
+                .index
+                .clone()
+                .unwrap_or_else(|| image.manifest.clone());
+            describe(&reference, &top, Some(&image))
+        }
+        // Without --platform, an index without this host's platform is still worth showing.
+        Err(RegistryError::NoMatchingPlatform { .. }) if choice == PlatformChoice::Host => {
+            let top = client.manifest(&reference).await?;
+            describe(&reference, &top, None)
+        }
+        Err(error) => return Err(error.into()),
     };
-    let report = describe(&image);
     if ui.json {
         Ui::json_document(&report);
     } else {
@@ -62,51 +75,56 @@ struct RunConfig {
     labels: Option<BTreeMap<String, String>>,
 }
 
-/// Builds the report from a resolved image (no further requests).
-fn describe(image: &ResolvedImage) -> InspectReport {
-    let top = image.index.as_ref().unwrap_or(&image.manifest);
-    let platforms = image
-        .index
-        .as_ref()
-        .and_then(|index| serde_json::from_slice::<IndexJson>(&index.bytes).ok())
-        .map(|index| {
-            index
-                .manifests
-                .iter()
-                .filter(|entry| {
-                    !entry.is_attestation() && media_types::is_image_manifest(&entry.media_type)
-                })
-                .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let config: ConfigJson = serde_json::from_slice(&image.config_bytes).unwrap_or_default();
-    let run = config.config.unwrap_or_default();
+/// Builds the report from what the registry served (no further requests): the manifest or
+/// index the reference names, and the image chosen from it, if any.
+fn describe(reference: &Reference, top: &Manifest, image: Option<&ResolvedImage>) -> InspectReport {
+    let platforms = if top.is_index() {
+        serde_json::from_slice::<IndexJson>(&top.bytes)
+            .map(|index| {
+                index
+                    .manifests
+                    .iter()
+                    .filter(|entry| {
+                        !entry.is_attestation() && media_types::is_image_manifest(&entry.media_type)
+                    })
+                    .filter_map(|entry| entry.platform.as_ref().map(ToString::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     InspectReport {
-        reference: image.reference.to_string(),
+        reference: reference.to_string(),
         digest: top.digest.to_string(),
         media_type: top.media_type.clone(),
         platforms,
-        image: InspectImage {
-            manifest_digest: image.manifest.digest.to_string(),
-            media_type: image.manifest.media_type.clone(),
-            platform: image.platform.as_ref().map(ToString::to_string),
-            config_digest: image.config.digest.to_string(),
-            created: config.created,
-            entrypoint: run.entrypoint.unwrap_or_default(),
-            cmd: run.cmd.unwrap_or_default(),
-            env_count: run.env.map_or(0, |env| env.len()),
-            labels: run.labels.unwrap_or_default(),
-            layers: image
-                .layers
-                .iter()
-                .map(|layer| InspectLayer {
-                    digest: layer.digest.to_string(),
-                    size: layer.size,
-                    media_type: layer.media_type.clone(),
-                })
-                .collect(),
-            total_size: image.layers.iter().map(|layer| layer.size).sum(),
-        },
+        image: image.map(describe_image),
+    }
+}
+
+fn describe_image(image: &ResolvedImage) -> InspectImage {
+    let config: ConfigJson = serde_json::from_slice(&image.config_bytes).unwrap_or_default();
+    let run = config.config.unwrap_or_default();
+    InspectImage {
+        manifest_digest: image.manifest.digest.to_string(),
+        media_type: image.manifest.media_type.clone(),
+        platform: image.platform.as_ref().map(ToString::to_string),
+        config_digest: image.config.digest.to_string(),
+        created: config.created,
+        entrypoint: run.entrypoint.unwrap_or_default(),
+        cmd: run.cmd.unwrap_or_default(),
+        env_count: run.env.map_or(0, |env| env.len()),
+        labels: run.labels.unwrap_or_default(),
+        layers: image
+            .layers
+            .iter()
+            .map(|layer| InspectLayer {
+                digest: layer.digest.to_string(),
+                size: layer.size,
+                media_type: layer.media_type.clone(),
+            })
+            .collect(),
+        total_size: image.layers.iter().map(|layer| layer.size).sum(),
     }
 }

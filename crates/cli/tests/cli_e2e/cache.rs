@@ -191,6 +191,42 @@ fn tags_inspect_and_completions() {
     assert_success(&raw, &["inspect", "--raw"]);
     assert_eq!(raw.stdout, index.index_json);
 
+    // An index without this host's platform: inspect still shows it, with no image.
+    let mut foreign = IndexSpec::multi_platform("foreign");
+    let host = imgpull_reference::Platform::host();
+    foreign
+        .images
+        .retain(|image| image.platform.architecture != host.architecture);
+    let foreign_index = layout.add_index(&foreign, "foreign").expect("index");
+    push(
+        &layout,
+        "foreign",
+        &server,
+        "lib/foreign:1",
+        &PushOptions::new().preserve_digests(),
+    )
+    .expect("push");
+    let shown = sandbox.json(&[
+        "inspect",
+        "--json",
+        "--ca-file",
+        &ca,
+        &server.image_ref("lib/foreign:1"),
+    ]);
+    assert_eq!(str_at(&shown, "/digest"), foreign_index.index.digest);
+    assert_eq!(
+        shown["platforms"].as_array().map(Vec::len),
+        Some(2),
+        "{shown}"
+    );
+    assert!(shown["image"].is_null(), "{shown}");
+    let missing = sandbox.run(&["pull", "--ca-file", &ca, &server.image_ref("lib/foreign:1")]);
+    let stderr = assert_exit(&missing, 4);
+    assert!(
+        stderr.contains(&foreign.images[0].platform.to_string()),
+        "{stderr}"
+    );
+
     let completions = sandbox.run(&["completions", "bash"]);
     assert_success(&completions, &["completions"]);
     assert!(String::from_utf8_lossy(&completions.stdout).contains("imgpull"));
