@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{Layer, Stored, TestImage, index_of, member};
+use crate::common::{Layer, Stored, TestImage, index_of, member, write_oci_layout};
 use imgpull_archive::{
     ArchiveError, ArchiveFormat, ArchiveReader, Blob, BlobSource, Compression, LayerForm,
     MemorySource, Note, OciArchiveWriter, OciLayoutWriter,
@@ -418,15 +418,9 @@ fn an_image_with_several_tags_is_one_image_with_several_names() {
 #[test]
 fn a_corrupt_blob_of_a_layout_read_back_is_copied_and_refused_never_linked() {
     let a = TestImage::simple("relink", "linux/amd64", Stored::Gzip, false);
-    let mut source = MemorySource::new();
-    a.add_to(&mut source);
     let dir = tempfile::tempdir().unwrap();
     let first = dir.path().join("first");
-    let mut writer = OciLayoutWriter::create(&first).unwrap();
-    writer
-        .add_image(&a.archive_image(&["r:1"]), &source)
-        .unwrap();
-    writer.finish().unwrap();
+    write_oci_layout(&a, "r:1", &first);
     // Same size, other bytes: opening does not read layers, so the reader serves it as is.
     let layer = &a.layers[1].descriptor.digest;
     let path = first.join(format!("blobs/sha256/{}", layer.hex()));

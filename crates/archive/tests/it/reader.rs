@@ -4,7 +4,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::common::{Layer, Stored, TestImage, gzip, tar_of};
+use crate::common::{Layer, Stored, TestImage, gzip, tar_of, write_oci_layout};
 use imgpull_archive::{
     ArchiveError, ArchiveReader, BlobSource, Compression, DockerArchiveOptions,
     DockerArchiveWriter, GzipWriter, MemorySource,
@@ -394,19 +394,12 @@ fn an_index_listing_one_child_index_many_times_is_walked_once() {
 
 #[test]
 fn a_sha512_blob_of_a_layout_is_verified_with_sha512() {
-    use imgpull_archive::OciLayoutWriter;
     use imgpull_reference::Algorithm;
 
     let image = TestImage::simple("sha512", "linux/amd64", Stored::Gzip, false);
-    let mut source = MemorySource::new();
-    image.add_to(&mut source);
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("layout");
-    let mut writer = OciLayoutWriter::create(&root).unwrap();
-    writer
-        .add_image(&image.archive_image(&["s:1"]), &source)
-        .unwrap();
-    writer.finish().unwrap();
+    write_oci_layout(&image, "s:1", &root);
     let extra = b"an artifact blob named by its SHA-512";
     let sha512 = Digest::compute(Algorithm::Sha512, extra);
     fs::create_dir_all(root.join("blobs/sha512")).unwrap();

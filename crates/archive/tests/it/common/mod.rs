@@ -169,6 +169,17 @@ impl TestImage {
     }
 }
 
+/// Writes an OCI layout of `image`, tagged `tag`, at `dest`, from a source holding its blobs.
+pub fn write_oci_layout(image: &TestImage, tag: &str, dest: &std::path::Path) {
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let mut writer = imgpull_archive::OciLayoutWriter::create(dest).expect("create layout");
+    writer
+        .add_image(&image.archive_image(&[tag]), &source)
+        .expect("add image");
+    writer.finish().expect("finish layout");
+}
+
 /// An OCI index of `images`, its bytes.
 pub fn index_of(images: &[&TestImage]) -> Vec<u8> {
     list_of(images, media_types::OCI_IMAGE_INDEX)
