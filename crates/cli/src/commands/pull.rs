@@ -50,7 +50,7 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
 
     // 4. Decide the output now, so that a refused name costs no download.
     let gzip = args.gzip || args.output.as_deref().is_some_and(naming::wants_gzip);
-    let destination = destination(&args, &pulled, gzip)?;
+    let destination = destination(&args, &pulled, extra_tag.as_ref(), gzip)?;
 
     // 5. Store what was already fetched, then download every missing blob, largest first.
     let progress = ui.pull_progress();
@@ -201,7 +201,12 @@ fn open_store(args: &PullArgs, config: &ConfigFile) -> Result<Store, CliError> {
 
 /// `-o PATH`, `-o -`, or the default name derived from the images (checked not to replace a
 /// different image).
-fn destination(args: &PullArgs, pulled: &[Pulled], gzip: bool) -> Result<Destination, CliError> {
+fn destination(
+    args: &PullArgs,
+    pulled: &[Pulled],
+    extra_tag: Option<&Reference>,
+    gzip: bool,
+) -> Result<Destination, CliError> {
     match &args.output {
         Some(path) if path.as_os_str() == "-" => Ok(Destination::Stdout),
         Some(path) => {
@@ -237,7 +242,10 @@ fn destination(args: &PullArgs, pulled: &[Pulled], gzip: bool) -> Result<Destina
                 )
             })?;
             let path = PathBuf::from(name);
-            let wanted: BTreeSet<String> = pulled.iter().flat_map(Pulled::keys).collect();
+            let wanted: BTreeSet<String> = pulled
+                .iter()
+                .flat_map(|image| image.keys(extra_tag))
+                .collect();
             output::check_existing(&path, &wanted, args.force)?;
             Ok(Destination::Path(path))
         }
@@ -408,22 +416,27 @@ impl Pulled {
         let image = &self.images[0];
         let mut descriptor = image.manifest.descriptor();
         descriptor.platform.clone_from(&image.platform);
-        let mut archive = ArchiveImage {
-            tags: Vec::new(),
+        let archive = ArchiveImage {
+            tags: self.names(extra_tag),
             manifest: image.manifest.bytes.clone(),
             manifest_descriptor: descriptor,
             index: None,
         };
+        match (&image.index, self.all_platforms) {
+            (Some(index), true) => archive.with_index(index.bytes.clone(), &index.media_type),
+            _ => archive,
+        }
+    }
+
+    /// The names the image is written under: the reference's tag (none for a reference by
+    /// digest alone, which loads untagged) and `--tag`.
+    fn names(&self, extra_tag: Option<&Reference>) -> Vec<Reference> {
+        let mut names = Vec::new();
         if self.reference.tag().is_some() || self.reference.digest().is_none() {
-            archive = archive.with_tag(self.reference.without_digest());
+            names.push(self.reference.without_digest());
         }
-        if let Some(tag) = extra_tag {
-            archive = archive.with_tag(tag.clone());
-        }
-        if let (true, Some(index)) = (self.all_platforms, &image.index) {
-            archive = archive.with_index(index.bytes.clone(), &index.media_type);
-        }
-        archive
+        names.extend(extra_tag.cloned());
+        names
     }
 
     /// The manifest (or index, with every platform) recorded in the cache's index.json.
@@ -448,13 +461,11 @@ impl Pulled {
     }
 
     /// The keys an archive of this image holds (see [`output::image_keys`]).
-    fn keys(&self) -> BTreeSet<String> {
-        let names = if self.reference.tag().is_some() || self.reference.digest().is_none() {
-            vec![self.reference.without_digest()]
-        } else {
-            Vec::new()
-        };
-        output::image_keys(&names, &self.top_descriptor().digest.to_string())
+    fn keys(&self, extra_tag: Option<&Reference>) -> BTreeSet<String> {
+        output::image_keys(
+            &self.names(extra_tag),
+            &self.top_descriptor().digest.to_string(),
+        )
     }
 }
 

@@ -422,6 +422,25 @@ fn docker_manifest_list_by_digest_with_and_without_a_tag() {
     .expect("the tag is in the archive");
     assert_eq!(inspected["Digest"].as_str().map(str::len), Some(71));
     assert_docker_archive(&tagged, arm);
+
+    // The default name (the digest's) holds the untagged image: adding a name needs --force,
+    // then the same tagged pull replaces its own output.
+    let tag_args = [
+        "pull",
+        "-q",
+        "--tag",
+        "myapp:1.0",
+        "--platform",
+        "linux/arm/v7",
+        "--ca-file",
+        &ca,
+        &by_digest,
+    ];
+    assert_exit(&sandbox.run(&tag_args), 1);
+    let mut forced = tag_args.to_vec();
+    forced.push("--force");
+    assert_success(&sandbox.run(&forced), &forced);
+    assert_success(&sandbox.run(&tag_args), &tag_args);
 }
 
 #[test]
