@@ -71,6 +71,11 @@ pub fn write_archive(
             }
             let mut writer = OciLayoutWriter::create(path)?;
             let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            // The layout's files are not written through a `CancelWriter`: look before the
+            // rename that makes it appear (dropping the writer removes its temporary directory).
+            if cancel.is_cancelled() {
+                return Err(CliError::Interrupted);
+            }
             writer.finish()?;
             Ok(written)
         }
@@ -115,6 +120,9 @@ fn add_all(
 ) -> Result<Vec<WrittenImage>, CliError> {
     let mut written = Vec::with_capacity(images.len());
     for image in images {
+        if cancel.is_cancelled() {
+            return Err(CliError::Interrupted);
+        }
         match add(image) {
             Ok(image) => written.push(image),
             Err(_) if cancel.is_cancelled() => return Err(CliError::Interrupted),
