@@ -8,6 +8,7 @@ mod storage;
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use imgpull_reference::{Descriptor, Digest, Platform};
 
@@ -19,6 +20,11 @@ use crate::source::{Blob, BlobSource};
 
 use members::normalise;
 use storage::Storage;
+
+/// How many bytes of manifests, indexes and configs opening an archive may read in all. Each is
+/// at most [`MAX_DOCUMENT`], but a `manifest.json` or an index may list one large config or
+/// manifest thousands of times; real archives need a few megabytes.
+const MAX_DOCUMENTS_TOTAL: u64 = 64 * 1024 * 1024;
 
 /// The layout an archive was recognised as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,6 +103,8 @@ pub struct ArchiveReader {
     images: Vec<ArchivedImage>,
     /// Blob digest → member name.
     blobs: HashMap<Digest, String>,
+    /// Bytes of documents read so far (see [`MAX_DOCUMENTS_TOTAL`]).
+    documents_read: AtomicU64,
 }
 
 impl ArchiveReader {
@@ -109,6 +117,7 @@ impl ArchiveReader {
             format: ArchiveFormat::OciLayout,
             images: Vec::new(),
             blobs: HashMap::new(),
+            documents_read: AtomicU64::new(0),
         };
         reader.load(path)?;
         Ok(reader)
@@ -314,6 +323,18 @@ impl ArchiveReader {
                 format!(
                     "{} bytes is more than the {MAX_DOCUMENT} bytes allowed",
                     blob.size()
+                ),
+            ));
+        }
+        let before = self
+            .documents_read
+            .fetch_add(blob.size(), Ordering::Relaxed);
+        if before.saturating_add(blob.size()) > MAX_DOCUMENTS_TOTAL {
+            return Err(ArchiveError::invalid(
+                member,
+                format!(
+                    "the archive's manifests, indexes and configs take more than the \
+                     {MAX_DOCUMENTS_TOTAL} bytes allowed in all"
                 ),
             ));
         }

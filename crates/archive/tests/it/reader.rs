@@ -417,3 +417,39 @@ fn a_sha512_blob_of_a_layout_is_verified_with_sha512() {
     assert!(err.is_integrity(), "{err}");
     assert!(err.to_string().contains(&sha512.to_string()), "{err}");
 }
+
+#[test]
+fn a_manifest_listing_one_large_config_many_times_is_refused() {
+    let config = serde_json::to_vec(&json!({
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "padding": "x".repeat(2 << 20),
+    }))
+    .unwrap();
+    let entries = |count: usize| {
+        serde_json::to_vec(&vec![
+            json!({"Config": "c.json", "RepoTags": [], "Layers": []});
+            count
+        ])
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let modest = entries(20);
+    let path = save(
+        dir.path(),
+        "modest.tar",
+        &raw_tar(&[file("c.json", &config), file("manifest.json", &modest)]),
+    );
+    assert_eq!(ArchiveReader::open(&path).unwrap().images().len(), 20);
+
+    let many = entries(40);
+    let path = save(
+        dir.path(),
+        "many.tar",
+        &raw_tar(&[file("c.json", &config), file("manifest.json", &many)]),
+    );
+    let err = ArchiveReader::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::InvalidDocument { what, reason } if what == "c.json" && reason.contains("in all")),
+        "{err}"
+    );
+}
