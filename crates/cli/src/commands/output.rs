@@ -278,3 +278,47 @@ pub fn check_existing(path: &Path, wanted: &BTreeSet<String>, force: bool) -> Re
         Err(refuse(existing.into_iter().collect::<Vec<_>>().join(", ")))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(text: &str) -> Reference {
+        Reference::parse(text).expect("valid reference")
+    }
+
+    #[test]
+    fn keys_are_canonical_names_or_the_manifest_digest() {
+        let docker_style = image_keys(&[reference("nginx:1.25")], "sha256:aa");
+        let canonical = image_keys(&[reference("docker.io/library/nginx:1.25")], "sha256:bb");
+        assert_eq!(
+            docker_style, canonical,
+            "the same name however it is spelled"
+        );
+        assert_eq!(
+            image_keys(
+                &[reference(
+                    "ghcr.io/o/app:1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                )],
+                "x"
+            ),
+            BTreeSet::from(["ghcr.io/o/app:1".to_owned()])
+        );
+        assert_eq!(
+            image_keys(&[], "sha256:aa"),
+            BTreeSet::from(["@sha256:aa".to_owned()])
+        );
+    }
+
+    #[test]
+    fn missing_outputs_and_force_skip_the_check() {
+        let wanted = BTreeSet::from(["docker.io/library/nginx:1.25".to_owned()]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(check_existing(&dir.path().join("absent.tar"), &wanted, false).is_ok());
+        let other = dir.path().join("not-an-archive.tar");
+        std::fs::write(&other, b"hello").expect("file");
+        let error = check_existing(&other, &wanted, false).expect_err("not an archive");
+        assert!(matches!(error, CliError::OutputExists { .. }));
+        assert!(check_existing(&other, &wanted, true).is_ok());
+    }
+}
