@@ -415,6 +415,14 @@ impl PullProgress {
         self.finished_line(&format!("{} cached ({})", short(digest), HumanBytes(size)));
     }
 
+    /// Shows that another process is downloading a blob this pull needs.
+    pub fn waiting(&self, digest: &str) {
+        self.finished_line(&format!(
+            "{} is being downloaded by another imgpull; waiting for it",
+            short(digest)
+        ));
+    }
+
     /// Starts the bar of a blob download; `already` bytes come from a resumed partial.
     pub fn download(&self, digest: &str, size: u64, already: u64) -> BlobProgress {
         let bar = self

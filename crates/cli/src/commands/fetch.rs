@@ -91,10 +91,20 @@ async fn download_one(
     let descriptor = &download.descriptor;
     let digest = descriptor.digest.clone();
     let size = descriptor.size;
-    let writer = {
+    let first = {
         let store = Arc::clone(store);
         let digest = digest.clone();
-        tokio::task::spawn_blocking(move || begin(&store, &digest, size)).await??
+        tokio::task::spawn_blocking(move || store.try_begin(&digest, size)).await??
+    };
+    let writer = match first {
+        Begin::Present => None,
+        Begin::Write(writer) => Some(writer),
+        Begin::Busy => {
+            progress.waiting(&digest.to_string());
+            let store = Arc::clone(store);
+            let digest = digest.clone();
+            tokio::task::spawn_blocking(move || begin(&store, &digest, size)).await??
+        }
     };
     let Some(mut writer) = writer else {
         stats.hit(size);

@@ -228,16 +228,22 @@ fn two_processes_sharing_a_cache_download_each_blob_once() {
         })
         .collect();
     let mut downloaded = 0;
+    let mut logs = String::new();
     for child in children {
         let output = child.wait_with_output().expect("imgpull ends");
         assert_success(&output, &["pull", "concurrently"]);
         let report: Value = serde_json::from_slice(&output.stdout).expect("json");
         downloaded += u64_at(&report, "/cache/bytes_downloaded");
+        logs.push_str(&String::from_utf8_lossy(&output.stderr));
     }
     assert_eq!(
         downloaded,
         image.layers_size(),
         "each blob was downloaded by one process only"
+    );
+    assert!(
+        logs.contains("is being downloaded by another imgpull; waiting for it"),
+        "one process waited for the other: {logs}"
     );
     for output in ["a.tar", "b.tar"] {
         assert_docker_archive(&sandbox.out().join(output), &image);
