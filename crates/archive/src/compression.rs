@@ -8,8 +8,7 @@ use imgpull_reference::media_types;
 use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 
-/// The media type of an uncompressed Docker layer, accepted by every docker-archive reader.
-pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
+pub use imgpull_reference::media_types::DOCKER_LAYER_TAR;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -31,9 +30,6 @@ impl Compression {
     /// layer type this crate knows.
     pub fn from_media_type(media_type: &str) -> Option<Self> {
         let essence = media_types::essence(media_type);
-        if essence == DOCKER_LAYER_TAR {
-            return Some(Self::None);
-        }
         if !media_types::is_layer(&essence) {
             return None;
         }

@@ -2,15 +2,17 @@
 
 use std::fmt;
 
-use imgpull_reference::{Descriptor, Digest, Reference};
+use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 
 use crate::compression::Compression;
 use crate::error::ArchiveError;
 
-/// The annotation containerd and Docker 25+ put on `index.json` entries: the full image name.
-pub const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
-/// The OCI annotation naming an `index.json` entry: the tag, as containerd and docker write it.
-pub const OCI_REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The annotation containerd and Docker 25+ put on `index.json` entries: the full image name
+/// ([`media_types::CONTAINERD_IMAGE_NAME_ANNOTATION`]).
+pub const CONTAINERD_IMAGE_NAME: &str = media_types::CONTAINERD_IMAGE_NAME_ANNOTATION;
+/// The OCI annotation naming an `index.json` entry: the tag, as containerd and docker write it
+/// ([`media_types::REF_NAME_ANNOTATION`]).
+pub const OCI_REF_NAME: &str = media_types::REF_NAME_ANNOTATION;
 
 /// One image to write: its names, its manifest, and optionally the index it came from.
 ///

@@ -18,10 +18,12 @@ use crate::layout::Layout;
 use crate::lock::FileLock;
 use crate::store::Store;
 
-/// The OCI annotation naming an image in a layout (a tag, here).
-pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
-/// containerd's annotation with the full image name (`docker.io/library/nginx:latest`).
-pub const IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
+/// The OCI annotation naming an image in a layout (a tag, here):
+/// [`media_types::REF_NAME_ANNOTATION`].
+pub const REF_NAME_ANNOTATION: &str = media_types::REF_NAME_ANNOTATION;
+/// containerd's annotation with the full image name (`docker.io/library/nginx:latest`):
+/// [`media_types::CONTAINERD_IMAGE_NAME_ANNOTATION`].
+pub const IMAGE_NAME_ANNOTATION: &str = media_types::CONTAINERD_IMAGE_NAME_ANNOTATION;
 
 /// Nested manifests deeper than this are not followed (real images nest at most two levels).
 const MAX_DEPTH: usize = 8;

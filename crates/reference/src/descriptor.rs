@@ -40,6 +40,9 @@ pub mod media_types {
     pub const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
     /// A Docker container image config.
     pub const DOCKER_CONTAINER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    /// An uncompressed Docker layer (what `docker save` archives hold, and what every
+    /// docker-archive reader accepts).
+    pub const DOCKER_LAYER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
     /// A gzip-compressed Docker layer.
     pub const DOCKER_LAYER_TAR_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     /// A Docker layer that registries do not serve (Windows base layers).
@@ -59,6 +62,12 @@ pub mod media_types {
     pub const DOCKER_ATTESTATION_MANIFEST: &str = "attestation-manifest";
     /// The annotation naming the image manifest an attestation manifest describes.
     pub const DOCKER_REFERENCE_DIGEST_ANNOTATION: &str = "vnd.docker.reference.digest";
+    /// The OCI annotation naming an image in a layout's `index.json` (a tag such as `1.25`, or a
+    /// full reference).
+    pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+    /// containerd's annotation with an image's full name (`docker.io/library/nginx:latest`) in a
+    /// layout's `index.json`.
+    pub const CONTAINERD_IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
 
     /// The media type without parameters and surrounding spaces, lowercased
     /// (`application/JSON; charset=utf-8` → `application/json`).
@@ -114,6 +123,7 @@ pub mod media_types {
                 | OCI_LAYER_NONDISTRIBUTABLE_TAR
                 | OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP
                 | OCI_LAYER_NONDISTRIBUTABLE_TAR_ZSTD
+                | DOCKER_LAYER_TAR
                 | DOCKER_LAYER_TAR_GZIP
                 | DOCKER_FOREIGN_LAYER_TAR_GZIP
         )
