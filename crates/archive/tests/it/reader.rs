@@ -299,10 +299,19 @@ fn something_else_is_not_an_archive() {
         "gz.tar",
         &gzip(b"not a tar at all, just text that is long enough"),
     );
-    assert!(ArchiveReader::open(&path).is_err());
-    let mut f = fs::File::create(dir.path().join("junk")).unwrap();
+    let err = ArchiveReader::open(&path).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::Tar { path: p, .. } if *p == path),
+        "{err}"
+    );
+    let junk = dir.path().join("junk");
+    let mut f = fs::File::create(&junk).unwrap();
     f.write_all(&[0xAB; 700]).unwrap();
-    assert!(ArchiveReader::open(dir.path().join("junk")).is_err());
+    let err = ArchiveReader::open(&junk).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::Tar { path: p, .. } if *p == junk),
+        "{err}"
+    );
 }
 
 #[test]
