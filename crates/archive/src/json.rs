@@ -111,6 +111,24 @@ impl ConfigDoc {
         }
         Ok(doc.rootfs.diff_ids)
     }
+
+    /// The diff_ids of an image config, checked as [`ConfigDoc::diff_ids`] does; `None` for the
+    /// config of an artifact (not JSON, or without `rootfs`), whose layers have none.
+    pub(crate) fn optional_diff_ids(
+        bytes: &[u8],
+        layers: usize,
+        what: &str,
+    ) -> Result<Option<Vec<Digest>>, ArchiveError> {
+        #[derive(Deserialize)]
+        struct Probe {
+            #[serde(default)]
+            rootfs: Option<serde::de::IgnoredAny>,
+        }
+        match serde_json::from_slice::<Probe>(bytes) {
+            Ok(Probe { rootfs: Some(_) }) => Self::diff_ids(bytes, layers, what).map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 /// One entry of docker's `manifest.json`.

@@ -132,10 +132,17 @@ impl<S: Sink> LayoutBuilder<S> {
         let doc = ManifestDoc::parse(manifest, &descriptor.media_type, &what)?;
         let config_what = format!("config {}", doc.config.digest);
         let config = read_document(source, &doc.config, &config_what)?;
-        let diff_ids = match ConfigDoc::diff_ids(&config, doc.layers.len(), &config_what) {
-            Ok(ids) => ids.into_iter().map(Some).collect(),
-            Err(e) if target != Target::Oci => return Err(e),
-            Err(_) => vec![None; doc.layers.len()],
+        let diff_ids = match target {
+            Target::Docker { .. } => ConfigDoc::diff_ids(&config, doc.layers.len(), &config_what)?
+                .into_iter()
+                .map(Some)
+                .collect(),
+            Target::Oci => {
+                match ConfigDoc::optional_diff_ids(&config, doc.layers.len(), &config_what)? {
+                    Some(ids) => ids.into_iter().map(Some).collect(),
+                    None => vec![None; doc.layers.len()],
+                }
+            }
         };
         self.bytes_blob(&doc.config.digest, &config)?;
 

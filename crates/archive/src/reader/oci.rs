@@ -79,10 +79,10 @@ impl ArchiveReader {
         let config_what = format!("config {}", doc.config.digest);
         let config_bytes = self.read_blob_document(&doc.config, &config_what)?;
         let diff_ids: Vec<Option<Digest>> =
-            ConfigDoc::diff_ids(&config_bytes, doc.layers.len(), &config_what).map_or_else(
-                |_| vec![None; doc.layers.len()],
-                |ids| ids.into_iter().map(Some).collect(),
-            );
+            match ConfigDoc::optional_diff_ids(&config_bytes, doc.layers.len(), &config_what)? {
+                Some(ids) => ids.into_iter().map(Some).collect(),
+                None => vec![None; doc.layers.len()],
+            };
         let mut layers = Vec::with_capacity(doc.layers.len());
         for (layer, diff_id) in doc.layers.iter().zip(diff_ids) {
             let member = self.blobs.get(&layer.digest).cloned().ok_or_else(|| {

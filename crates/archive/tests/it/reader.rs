@@ -9,7 +9,7 @@ use imgpull_archive::{
     ArchiveError, ArchiveReader, BlobSource, Compression, DockerArchiveOptions,
     DockerArchiveWriter, GzipWriter, MemorySource,
 };
-use imgpull_reference::Digest;
+use imgpull_reference::{Digest, media_types};
 use serde_json::json;
 use tar::EntryType;
 
@@ -459,6 +459,85 @@ fn a_manifest_listing_one_large_config_many_times_is_refused() {
     let err = ArchiveReader::open(&path).unwrap_err();
     assert!(
         matches!(&err, ArchiveError::InvalidDocument { what, reason } if what == "c.json" && reason.contains("in all")),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_artifact_has_no_diff_ids_but_an_image_config_must_list_one_per_layer() {
+    use imgpull_archive::OciLayoutWriter;
+    use imgpull_reference::media_types::{OCI_EMPTY, OCI_IMAGE_MANIFEST};
+
+    let layout = |config: &[u8], config_type: &str, layers: &[&[u8]]| {
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_IMAGE_MANIFEST,
+            "config": imgpull_reference::Descriptor::new(config_type, Digest::sha256(config), config.len() as u64),
+            "layers": layers
+                .iter()
+                .map(|l| imgpull_reference::Descriptor::new("application/vnd.example.data", Digest::sha256(l), l.len() as u64))
+                .collect::<Vec<_>>(),
+        }))
+        .unwrap();
+        let mut source = MemorySource::new();
+        source.insert(config.to_vec());
+        for layer in layers {
+            source.insert(layer.to_vec());
+        }
+        (
+            imgpull_archive::ArchiveImage::new(manifest, OCI_IMAGE_MANIFEST),
+            source,
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+
+    let (artifact, source) = layout(b"{}", OCI_EMPTY, &[b"chart bytes"]);
+    let dest = dir.path().join("artifact");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    writer.add_image(&artifact, &source).unwrap();
+    writer.finish().unwrap();
+    let reader = ArchiveReader::open(&dest).unwrap();
+    assert_eq!(reader.images()[0].layers[0].diff_id, None);
+    assert_eq!(reader.verify().unwrap().layers, 0);
+
+    // One diff_id for two layers: refused by the writer and by the reader.
+    let config = serde_json::to_vec(&json!({
+        "rootfs": {"type": "layers", "diff_ids": [Digest::sha256(b"one")]},
+    }))
+    .unwrap();
+    let (image, source) = layout(&config, media_types::OCI_IMAGE_CONFIG, &[b"one", b"two"]);
+    let err = OciLayoutWriter::create(dir.path().join("bad"))
+        .unwrap()
+        .add_image(&image, &source)
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("rootfs.diff_ids lists 1 layers, the manifest 2"),
+        "{err}"
+    );
+    let manifest_path = dest
+        .join("blobs/sha256")
+        .join(Digest::sha256(&image.manifest).hex());
+    fs::write(&manifest_path, &image.manifest).unwrap();
+    fs::write(
+        dest.join("blobs/sha256")
+            .join(Digest::sha256(&config).hex()),
+        &config,
+    )
+    .unwrap();
+    for layer in [&b"one"[..], b"two"] {
+        fs::write(
+            dest.join("blobs/sha256").join(Digest::sha256(layer).hex()),
+            layer,
+        )
+        .unwrap();
+    }
+    let index = json!({"schemaVersion": 2, "manifests": [image.manifest_descriptor]});
+    fs::write(dest.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let err = ArchiveReader::open(&dest).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("rootfs.diff_ids lists 1 layers, the manifest 2"),
         "{err}"
     );
 }
