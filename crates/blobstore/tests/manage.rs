@@ -50,13 +50,7 @@ fn verify_moves_a_blob_corrupted_on_disk_out_of_blobs() {
 fn verify_reports_stray_files_and_blobs_missing_from_recorded_images() {
     let store = Store::temporary().unwrap();
     let image = TestImage::new(&[("a", b"a")]);
-    image.store_into(&store);
-    store
-        .record_image(
-            &Reference::parse("example.com/app:1").unwrap(),
-            &image.manifest.descriptor,
-        )
-        .unwrap();
+    image.record_in(&store, "example.com/app:1");
     fs::remove_file(store.path(&image.layers[0].descriptor.digest)).unwrap();
     fs::write(store.dir().join("blobs/sha256/not-a-digest"), b"x").unwrap();
     let report = store.verify().unwrap();
@@ -152,13 +146,7 @@ fn prune_by_size_keeps_the_most_recently_used() {
 fn prune_unreferenced_keeps_what_recorded_images_need() {
     let store = Store::temporary().unwrap();
     let image = TestImage::new(&[("a", b"aaa"), ("b", b"bbb")]);
-    image.store_into(&store);
-    store
-        .record_image(
-            &Reference::parse("example.com/app:1").unwrap(),
-            &image.manifest.descriptor,
-        )
-        .unwrap();
+    image.record_in(&store, "example.com/app:1");
     let orphan = put(&store, b"orphan");
     let fresh_orphan = put(&store, b"orphan being pulled right now");
     for blob in image.blobs() {
@@ -318,13 +306,7 @@ fn clear_empties_the_cache_and_keeps_a_valid_layout() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let image = TestImage::new(&[("a", b"aaa")]);
-    image.store_into(&store);
-    store
-        .record_image(
-            &Reference::parse("app").unwrap(),
-            &image.manifest.descriptor,
-        )
-        .unwrap();
+    image.record_in(&store, "app");
     let report = store.clear().unwrap();
     assert_eq!(report.blobs, 3);
     assert!(store.images().unwrap().is_empty());

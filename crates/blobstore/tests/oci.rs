@@ -45,13 +45,7 @@ fn a_recorded_image_passes_skopeo_inspect() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let image = TestImage::new(&[("etc/a", b"alpha"), ("etc/b", b"beta")]);
-    image.store_into(&store);
-    store
-        .record_image(
-            &Reference::parse("example.com/team/app:v1").unwrap(),
-            &image.manifest.descriptor,
-        )
-        .unwrap();
+    image.record_in(&store, "example.com/team/app:v1");
     assert_skopeo_inspects(dir.path(), "v1", &image.manifest.descriptor.digest);
     let index: serde_json::Value =
         serde_json::from_slice(&fs::read(dir.path().join("index.json")).unwrap()).unwrap();

@@ -83,6 +83,17 @@ impl TestImage {
         }
     }
 
+    /// Stores every blob of the image and records it in `index.json` as `name`.
+    pub fn record_in(&self, store: &Store, name: &str) {
+        self.store_into(store);
+        store
+            .record_image(
+                &imgpull_reference::Reference::parse(name).unwrap(),
+                &self.manifest.descriptor,
+            )
+            .unwrap();
+    }
+
     /// Writes the image as an OCI layout in `dir`, tagged `tag`.
     pub fn write_oci_layout(&self, dir: &Path, tag: &str) {
         fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
