@@ -49,6 +49,36 @@ fn inspect(tmp: &Path, target: &str) -> Value {
     serde_json::from_str(&skopeo(tmp, &["inspect", target])).expect("inspect JSON")
 }
 
+/// `skopeo inspect --config`: the image config.
+fn inspect_config(tmp: &Path, target: &str) -> Value {
+    serde_json::from_str(&skopeo(tmp, &["inspect", "--config", target])).expect("config JSON")
+}
+
+/// `skopeo inspect` choosing the linux/arm/v7 image of an index.
+fn inspect_arm_v7(tmp: &Path, target: &str) -> Value {
+    let args = [
+        "--override-arch",
+        "arm",
+        "--override-variant",
+        "v7",
+        "inspect",
+        target,
+    ];
+    serde_json::from_str(&skopeo(tmp, &args)).expect("inspect JSON")
+}
+
+/// `skopeo copy` (of every platform with `all`) into a new OCI layout `tmp/name`, which
+/// re-digests every blob.
+fn copy_to_layout(tmp: &Path, from: &str, name: &str, all: bool) {
+    let to = format!("oci:{}:x", tmp.join(name).display());
+    let mut args = vec!["copy"];
+    if all {
+        args.push("--all");
+    }
+    args.extend([from, to.as_str()]);
+    skopeo(tmp, &args);
+}
+
 fn docker_archive(
     path: &Path,
     images: &[ArchiveImage],
@@ -85,8 +115,7 @@ fn check_docker_archive(tmp: &Path, path: &Path, selector: Option<&str>, image: 
         .map(|l| l.diff_id().to_string())
         .collect();
     assert_eq!(layers, diff_ids);
-    let config: Value =
-        serde_json::from_str(&skopeo(tmp, &["inspect", "--config", &target])).unwrap();
+    let config: Value = inspect_config(tmp, &target);
     assert_eq!(
         config["rootfs"]["diff_ids"][0],
         image.layers[0].diff_id().to_string()
@@ -234,27 +263,17 @@ fn skopeo_reads_oci_layouts_and_archives() {
     let target = format!("oci:{}:5.0", layout.display());
     let info = inspect(tmp, &target);
     assert_eq!(info["Digest"], converted.manifest.digest.to_string());
-    let config: Value =
-        serde_json::from_str(&skopeo(tmp, &["inspect", "--config", &target])).unwrap();
+    let config: Value = inspect_config(tmp, &target);
     assert_eq!(
         config["rootfs"]["diff_ids"][0],
         schema2.layers[0].diff_id().to_string()
     );
-    skopeo(
+    copy_to_layout(tmp, &target, "schema2-copy", false);
+    copy_to_layout(
         tmp,
-        &[
-            "copy",
-            &target,
-            &format!("oci:{}:x", tmp.join("schema2-copy").display()),
-        ],
-    );
-    skopeo(
-        tmp,
-        &[
-            "copy",
-            &format!("oci:{}:1.0", layout.display()),
-            &format!("oci:{}:x", tmp.join("layout-copy").display()),
-        ],
+        &format!("oci:{}:1.0", layout.display()),
+        "layout-copy",
+        false,
     );
 
     // The same as an OCI archive.
@@ -266,13 +285,11 @@ fn skopeo_reads_oci_layouts_and_archives() {
     writer.finish().unwrap().commit().unwrap();
     let info = inspect(tmp, &format!("oci-archive:{}:1.0", archive.display()));
     assert_eq!(info["Digest"], amd.manifest_digest().to_string());
-    skopeo(
+    copy_to_layout(
         tmp,
-        &[
-            "copy",
-            &format!("oci-archive:{}:1.0", archive.display()),
-            &format!("oci:{}:x", tmp.join("archive-copy").display()),
-        ],
+        &format!("oci-archive:{}:1.0", archive.display()),
+        "archive-copy",
+        false,
     );
 
     // Every platform: the index is kept, and each platform can be chosen.
@@ -290,18 +307,7 @@ fn skopeo_reads_oci_layouts_and_archives() {
     let target = format!("oci:{}:3.0", all.display());
     let raw: Value = serde_json::from_str(&skopeo(tmp, &["inspect", "--raw", &target])).unwrap();
     assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
-    let info: Value = serde_json::from_str(&skopeo(
-        tmp,
-        &[
-            "--override-arch",
-            "arm",
-            "--override-variant",
-            "v7",
-            "inspect",
-            &target,
-        ],
-    ))
-    .unwrap();
+    let info: Value = inspect_arm_v7(tmp, &target);
     assert_eq!(info["Architecture"], "arm");
     let layers: Vec<Value> = arm
         .layers
@@ -309,15 +315,7 @@ fn skopeo_reads_oci_layouts_and_archives() {
         .map(|l| Value::from(l.descriptor.digest.to_string()))
         .collect();
     assert_eq!(info["Layers"], Value::from(layers));
-    skopeo(
-        tmp,
-        &[
-            "copy",
-            "--all",
-            &target,
-            &format!("oci:{}:x", tmp.join("all-copy").display()),
-        ],
-    );
+    copy_to_layout(tmp, &target, "all-copy", true);
 
     // A Docker manifest list of schema 2 images is kept the same way.
     let amd2 = TestImage::simple("list-amd", "linux/amd64", Stored::Gzip, true);
@@ -337,28 +335,9 @@ fn skopeo_reads_oci_layouts_and_archives() {
         .unwrap();
     writer.finish().unwrap().commit().unwrap();
     let target = format!("oci-archive:{}:4.0", archive.display());
-    let info: Value = serde_json::from_str(&skopeo(
-        tmp,
-        &[
-            "--override-arch",
-            "arm",
-            "--override-variant",
-            "v7",
-            "inspect",
-            &target,
-        ],
-    ))
-    .unwrap();
+    let info: Value = inspect_arm_v7(tmp, &target);
     assert_eq!(info["Architecture"], "arm");
-    skopeo(
-        tmp,
-        &[
-            "copy",
-            "--all",
-            &target,
-            &format!("oci:{}:x", tmp.join("list-copy").display()),
-        ],
-    );
+    copy_to_layout(tmp, &target, "list-copy", true);
 }
 
 /// `podman load` of docker archives (gzip, zstd inflated, and uncompressed layers; several
