@@ -245,7 +245,16 @@ impl Store {
             } else {
                 None
             };
-            match reason.map(|r| (r, fsutil::remove_file_if_exists(&layout.blob(&digest)))) {
+            let path = layout.blob(&digest);
+            let reason = match reason.map(|reason| (reason, last_use(&path))) {
+                // Removed by someone else since the scan.
+                Some((_, None)) => continue,
+                // Used since the scan (another process found it present and is about to read
+                // it): kept.
+                Some((_, Some(current))) if current > last_used => None,
+                other => other.map(|(reason, _)| reason),
+            };
+            match reason.map(|r| (r, fsutil::remove_file_if_exists(&path))) {
                 Some((reason, Ok(true))) => {
                     report.bytes_freed += size;
                     report.removed.push(PrunedBlob {
@@ -330,6 +339,11 @@ impl Store {
         }
         Ok(report)
     }
+}
+
+/// When the file at `path` was last used (its modification time), `None` if it is gone.
+fn last_use(path: &Path) -> Option<SystemTime> {
+    fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 /// Every stored blob: digest, size, last use. Stray files are skipped.
