@@ -298,7 +298,10 @@ impl Store {
                     report.unexpected.push(path);
                     continue;
                 };
-                let actual = hash_file(&path, algorithm.hasher(), &mut buf)?;
+                let Some(actual) = hash_file(&path, algorithm.hasher(), &mut buf)? else {
+                    // Removed (by a concurrent prune or clear) since the listing.
+                    continue;
+                };
                 report.checked += 1;
                 report.bytes += metadata.len();
                 if actual != digest {
@@ -398,10 +401,15 @@ pub(crate) fn collect_stale_partials(layout: &Layout, max_age: Duration) -> Resu
     Ok((count, bytes))
 }
 
-fn hash_file(path: &Path, mut hasher: Hasher, buf: &mut [u8]) -> Result<Digest> {
-    let file = File::open(path).map_err(BlobstoreError::io("open", path))?;
+/// The digest of the file at `path`, `None` if it does not exist.
+fn hash_file(path: &Path, mut hasher: Hasher, buf: &mut [u8]) -> Result<Option<Digest>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(BlobstoreError::io("open", path)(e)),
+    };
     fsutil::feed(file, &mut hasher, buf).map_err(BlobstoreError::io("read", path))?;
-    Ok(hasher.finish())
+    Ok(Some(hasher.finish()))
 }
 
 /// Moves a corrupt blob out of `blobs/` into the quarantine directory.
