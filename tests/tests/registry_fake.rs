@@ -13,7 +13,7 @@ use imgpull_registry::{
     Client, ClientBuilder, ErrorKind, PlatformChoice, RegistryError, RetryPolicy,
 };
 use imgpull_tests::fake::{
-    CutConnection, FakeAuth, FakeCdn, FakeRegistry, FakeTokenRealm, Fault, RealmConfig,
+    CutConnection, FakeAuth, FakeCdn, FakeRegistry, FakeTokenRealm, Fault, RealmConfig, TokenStore,
 };
 use wiremock::Request;
 
@@ -190,6 +190,38 @@ async fn harbor_robot_account_with_dollar_in_name() {
         .unwrap();
 
     assert_eq!(pulled, layers);
+}
+
+/// A registry whose challenge names a plain-http token realm on another host must not get the
+/// password sent there in cleartext: the client refuses before sending anything.
+#[tokio::test]
+async fn credentials_never_sent_to_a_plain_http_realm_on_another_host() {
+    let registry = FakeRegistry::with_auth(FakeAuth::Bearer {
+        realm: "http://auth.invalid/token".into(),
+        service: "registry".into(),
+        tokens: TokenStore::default(),
+        scope_in_challenge: true,
+    })
+    .await;
+    registry.push_image("team/app", Some("v1"), &amd64(), &[data(10, 1)]);
+    let client = client_with(&registry.host(), Credential::basic("alice", "s3cret"));
+
+    let error = client
+        .manifest(&registry.reference("team/app:v1"))
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Auth);
+    let message = error.to_string();
+    assert!(
+        message.contains("refusing to send credentials in cleartext"),
+        "{message}"
+    );
+    assert!(
+        message.contains("--insecure-registry auth.invalid"),
+        "{message}"
+    );
+    assert!(!message.contains("s3cret"), "{message}");
 }
 
 /// An ECR-shaped host name pinned to the fake (ECR detection goes by host name).

@@ -244,9 +244,10 @@ impl AuthState {
             return Ok(token.value);
         }
         let lock = {
+            // Sorted like the token cache's keys, so equal scope sets share one lock.
             let key = format!(
                 "{registry} {}",
-                scopes
+                imgpull_auth::merge_scopes(scopes, &[])
                     .iter()
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
@@ -266,6 +267,7 @@ impl AuthState {
             return Ok(token.value);
         }
         let request = imgpull_auth::token_request(bearer, scopes, credential, CLIENT_ID);
+        refuse_cleartext_credentials(client, registry, &request)?;
         let body = match self.fetch_token(client, &request).await {
             // A realm without the GET form answers 404 or 405: use the OAuth2 POST form.
             Err(error)
@@ -275,6 +277,7 @@ impl AuthState {
             {
                 let oauth =
                     imgpull_auth::token_request_oauth2(bearer, scopes, credential, CLIENT_ID);
+                refuse_cleartext_credentials(client, registry, &oauth)?;
                 self.fetch_token(client, &oauth).await?
             }
             other => other?,
@@ -499,4 +502,33 @@ mod tests {
         assert!(value.is_sensitive());
         assert!(header_value("h", &Secret::new("bad\nvalue")).is_err());
     }
+}
+
+/// Refuses to send credentials (Basic auth or an OAuth2 form) to a plain-http token realm,
+/// unless the realm is on a loopback address or the realm or registry was named insecure:
+/// an https registry naming an http realm must not get the password sent in cleartext.
+fn refuse_cleartext_credentials(
+    client: &Client,
+    registry: &str,
+    request: &TokenRequest,
+) -> Result<(), RegistryError> {
+    let carries_credentials = request.basic_auth.is_some() || request.form.is_some();
+    if !carries_credentials || request.url.scheme() != "http" {
+        return Ok(());
+    }
+    let realm_host = crate::client::host_port(&request.url);
+    let allowed = crate::client::is_loopback(&realm_host)
+        || client.is_named_insecure(&realm_host)
+        || client.is_named_insecure(registry);
+    if allowed {
+        return Ok(());
+    }
+    Err(RegistryError::Auth {
+        registry: registry.to_owned(),
+        reason: format!(
+            "its token realm {} is plain http; refusing to send credentials in cleartext \
+             (name the host with --insecure-registry {realm_host} to allow it)",
+            crate::redact::redact_url(&request.url)
+        ),
+    })
 }

@@ -179,6 +179,11 @@ impl Client {
         endpoints
     }
 
+    /// Whether the user named `host` (`HOST[:PORT]`) an insecure registry.
+    pub(crate) fn is_named_insecure(&self, host: &str) -> bool {
+        self.inner.insecure.contains(host)
+    }
+
     /// The registry itself: https, plus plain http for loopback hosts and registries named
     /// insecure (whose https is tried without verification first).
     pub(crate) fn registry_endpoint(&self, registry: &str, api_host: &str) -> Endpoint {
