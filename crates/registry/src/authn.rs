@@ -448,6 +448,35 @@ impl Client {
     }
 }
 
+/// Refuses to send credentials (Basic auth or an OAuth2 form) to a plain-http token realm,
+/// unless the realm is on a loopback address or the realm or registry was named insecure:
+/// an https registry naming an http realm must not get the password sent in cleartext.
+fn refuse_cleartext_credentials(
+    client: &Client,
+    registry: &str,
+    request: &TokenRequest,
+) -> Result<(), RegistryError> {
+    let carries_credentials = request.basic_auth.is_some() || request.form.is_some();
+    if !carries_credentials || request.url.scheme() != "http" {
+        return Ok(());
+    }
+    let realm_host = crate::client::host_port(&request.url);
+    let allowed = crate::client::is_loopback(&realm_host)
+        || client.is_named_insecure(&realm_host)
+        || client.is_named_insecure(registry);
+    if allowed {
+        return Ok(());
+    }
+    Err(RegistryError::Auth {
+        registry: registry.to_owned(),
+        reason: format!(
+            "its token realm {} is plain http; refusing to send credentials in cleartext \
+             (name the host with --insecure-registry {realm_host} to allow it)",
+            crate::redact::redact_url(&request.url)
+        ),
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -502,33 +531,4 @@ mod tests {
         assert!(value.is_sensitive());
         assert!(header_value("h", &Secret::new("bad\nvalue")).is_err());
     }
-}
-
-/// Refuses to send credentials (Basic auth or an OAuth2 form) to a plain-http token realm,
-/// unless the realm is on a loopback address or the realm or registry was named insecure:
-/// an https registry naming an http realm must not get the password sent in cleartext.
-fn refuse_cleartext_credentials(
-    client: &Client,
-    registry: &str,
-    request: &TokenRequest,
-) -> Result<(), RegistryError> {
-    let carries_credentials = request.basic_auth.is_some() || request.form.is_some();
-    if !carries_credentials || request.url.scheme() != "http" {
-        return Ok(());
-    }
-    let realm_host = crate::client::host_port(&request.url);
-    let allowed = crate::client::is_loopback(&realm_host)
-        || client.is_named_insecure(&realm_host)
-        || client.is_named_insecure(registry);
-    if allowed {
-        return Ok(());
-    }
-    Err(RegistryError::Auth {
-        registry: registry.to_owned(),
-        reason: format!(
-            "its token realm {} is plain http; refusing to send credentials in cleartext \
-             (name the host with --insecure-registry {realm_host} to allow it)",
-            crate::redact::redact_url(&request.url)
-        ),
-    })
 }
