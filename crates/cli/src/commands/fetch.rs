@@ -13,6 +13,7 @@ use imgpull_registry::{Client, RegistryError};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::arrivals::Arrivals;
 use crate::error::CliError;
 use crate::ui::PullProgress;
 
@@ -38,17 +39,29 @@ fn begin(store: &Store, digest: &Digest, size: u64) -> Result<Option<BlobWriter>
     }
 }
 
-/// Downloads `downloads` (in the order given, at most `concurrency` at a time) into `store`.
+/// The shared state of a pull's downloads.
+#[derive(Debug, Clone)]
+pub struct Fetcher {
+    /// The registry client.
+    pub client: Client,
+    /// The cache the blobs go to.
+    pub store: Arc<Store>,
+    /// Told about every blob as soon as it is stored.
+    pub arrivals: Arc<Arrivals>,
+    /// The progress display.
+    pub progress: PullProgress,
+    /// The cache statistics.
+    pub stats: Arc<StatsRecorder>,
+}
+
+/// Downloads `downloads` (in the order given, at most `concurrency` at a time) into the store.
 ///
 /// The first failure cancels the other downloads (their partial files stay, resumable) and is
 /// returned. Blobs that another process stored in the meantime count as hits.
 pub async fn download_all(
-    client: &Client,
-    store: &Arc<Store>,
+    fetcher: &Fetcher,
     downloads: Vec<Download>,
     concurrency: usize,
-    progress: &PullProgress,
-    stats: &Arc<StatsRecorder>,
 ) -> Result<(), CliError> {
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -65,11 +78,12 @@ pub async fn download_all(
             permit = Arc::clone(&permits).acquire_owned() => {
                 // The semaphore is never closed, so acquiring cannot fail.
                 let Ok(permit) = permit else { break };
-                let (client, store, progress, stats) =
-                    (client.clone(), Arc::clone(store), progress.clone(), Arc::clone(stats));
+                let fetcher = fetcher.clone();
                 tasks.spawn(async move {
                     let _permit = permit;
-                    download_one(&client, &store, &download, &progress, &stats).await
+                    download_one(&fetcher, &download).await?;
+                    fetcher.arrivals.arrived(&download.descriptor.digest);
+                    Ok::<(), CliError>(())
                 });
                 next = queue.next();
             }
@@ -81,13 +95,14 @@ pub async fn download_all(
     Ok(())
 }
 
-async fn download_one(
-    client: &Client,
-    store: &Arc<Store>,
-    download: &Download,
-    progress: &PullProgress,
-    stats: &StatsRecorder,
-) -> Result<(), CliError> {
+async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliError> {
+    let Fetcher {
+        client,
+        store,
+        progress,
+        stats,
+        ..
+    } = fetcher;
     let descriptor = &download.descriptor;
     let digest = descriptor.digest.clone();
     let size = descriptor.size;

@@ -1,6 +1,7 @@
 //! One module per command; [`run`] dispatches. The helpers here are what several commands share:
 //! building the registry client from flags and config, reading credentials, parsing references.
 
+mod arrivals;
 mod cache;
 mod completions;
 mod fetch;

@@ -7,10 +7,9 @@ use std::io::{self, BufWriter, Stdout, Write};
 use std::path::{Path, PathBuf};
 
 use imgpull_archive::{
-    ArchiveImage, ArchiveReader, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, GzipWriter,
-    OciArchiveWriter, OciLayoutWriter, WrittenImage,
+    ArchiveImage, ArchiveReader, AtomicFile, BlobSource, DockerArchiveOptions, DockerArchiveWriter,
+    GzipWriter, OciArchiveWriter, OciLayoutWriter, WrittenImage,
 };
-use imgpull_blobstore::Store;
 use imgpull_reference::Reference;
 
 use crate::cli::Format;
@@ -57,11 +56,11 @@ pub struct ArchiveJob {
     pub images: Vec<ArchiveImage>,
 }
 
-/// Writes the archive from the blobs in `store`; stops at the next write once `cancel` is
+/// Writes the archive from the blobs of `source`; stops at the next write once `cancel` is
 /// raised, leaving nothing under the destination's name.
 pub fn write_archive(
     job: &ArchiveJob,
-    store: &Store,
+    source: &dyn BlobSource,
     cancel: &Cancel,
 ) -> Result<Vec<WrittenImage>, CliError> {
     match (job.format, &job.destination) {
@@ -70,7 +69,7 @@ pub fn write_archive(
                 remove_layout(path)?;
             }
             let mut writer = OciLayoutWriter::create(path)?;
-            let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             // The layout's files are not written through a `CancelWriter`: look before the
             // rename that makes it appear (dropping the writer removes its temporary directory).
             if cancel.is_cancelled() {
@@ -88,13 +87,13 @@ pub fn write_archive(
                 uncompressed_layers: job.uncompressed_layers,
             };
             let mut writer = DockerArchiveWriter::new(Sink::open(job, cancel)?, options);
-            let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             writer.finish()?.finish(cancel)?;
             Ok(written)
         }
         (Format::OciArchive, _) => {
             let mut writer = OciArchiveWriter::new(Sink::open(job, cancel)?);
-            let written = add_all(&job.images, |image| writer.add_image(image, store), cancel)?;
+            let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             writer.finish()?.finish(cancel)?;
             Ok(written)
         }

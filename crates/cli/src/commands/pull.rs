@@ -4,13 +4,14 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use imgpull_archive::{ArchiveImage, LayerForm, WrittenImage};
+use imgpull_archive::{ArchiveImage, WrittenImage};
 use imgpull_blobstore::{DiffIdEntry, StatsRecorder, Store};
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use imgpull_registry::{Client, PlatformChoice, ResolvedImage};
 use serde::Deserialize;
 
-use super::fetch::{self, Download};
+use super::arrivals::{Arrivals, ArrivingSource};
+use super::fetch::{self, Download, Fetcher};
 use super::output::{self, ArchiveJob, Destination};
 use crate::cli::{Format, PullArgs};
 use crate::config::{self, ConfigFile};
@@ -52,14 +53,19 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     let gzip = args.gzip || args.output.as_deref().is_some_and(naming::wants_gzip);
     let destination = destination(&args, &pulled, extra_tag.as_ref(), gzip)?;
 
-    // 5. Store what was already fetched, then download every missing blob, largest first.
+    // 5. Store what was already fetched and plan the downloads: every missing blob, largest
+    // first.
     let progress = ui.pull_progress();
     let stats = Arc::new(StatsRecorder::default());
     let downloads = plan_downloads(&store, &pulled, &progress, &stats)?;
-    fetch::download_all(&client, &store, downloads, concurrency, &progress, &stats).await?;
 
-    // 6. Write the archive in one streaming pass from the cache (blocking file work).
-    progress.phase("writing the archive");
+    // 6. Download, and meanwhile write the archive in one streaming pass from the cache (a
+    // blocking thread whose reads of a blob still on its way wait for it).
+    let arrivals = Arc::new(Arrivals::new(
+        downloads
+            .iter()
+            .map(|download| download.descriptor.digest.clone()),
+    ));
     let job = ArchiveJob {
         destination: destination.clone(),
         format: args.format,
@@ -72,10 +78,33 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
             .map(|image| image.archive_image(extra_tag.as_ref()))
             .collect(),
     };
-    let written = {
-        let (store, cancel) = (Arc::clone(&store), cancel.clone());
-        tokio::task::spawn_blocking(move || output::write_archive(&job, &store, &cancel)).await??
+    let writing = {
+        let (store, arrivals, cancel) = (Arc::clone(&store), Arc::clone(&arrivals), cancel.clone());
+        tokio::task::spawn_blocking(move || {
+            output::write_archive(
+                &job,
+                &ArrivingSource::new(&store, &arrivals, &cancel),
+                &cancel,
+            )
+        })
     };
+    let fetcher = Fetcher {
+        client,
+        store: Arc::clone(&store),
+        arrivals: Arc::clone(&arrivals),
+        progress: progress.clone(),
+        stats: Arc::clone(&stats),
+    };
+    let downloaded = fetch::download_all(&fetcher, downloads, concurrency).await;
+    if downloaded.is_err() {
+        arrivals.fail();
+    } else {
+        progress.phase("writing the archive");
+    }
+    // The writer stops (removing its temporary file) before a download error is reported.
+    let written = writing.await?;
+    downloaded?;
+    let written = written?;
     progress.finish();
 
     // 7. Remember the images in the cache's index.json (and the diff_ids the archive writer
@@ -469,13 +498,13 @@ impl Pulled {
     }
 }
 
-/// The diff_ids checked while writing inflated layers: the only (diff_id, blob) pairs known
-/// to be true, since a config's claim alone is not proof.
+/// The diff_ids the archive writer checked (inflated layers): the only (diff_id, blob) pairs
+/// known to be true, since a config's claim alone is not proof.
 fn verified_diff_ids(written: &[WrittenImage]) -> Vec<(Digest, DiffIdEntry)> {
     written
         .iter()
         .flat_map(|image| &image.layers)
-        .filter(|layer| matches!(layer.form, LayerForm::Inflated(_)))
+        .filter(|layer| layer.diff_id_verified)
         .filter_map(|layer| {
             let diff_id = layer.diff_id.clone()?;
             let entry = DiffIdEntry {
