@@ -95,16 +95,7 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
         progress: progress.clone(),
         stats: Arc::clone(&stats),
     };
-    let downloaded = fetch::download_all(&fetcher, downloads, concurrency).await;
-    if downloaded.is_err() {
-        arrivals.fail();
-    } else {
-        progress.phase("writing the archive");
-    }
-    // The writer stops (removing its temporary file) before a download error is reported.
-    let written = writing.await?;
-    downloaded?;
-    let written = written?;
+    let written = download_while_writing(&fetcher, downloads, concurrency, writing).await?;
     progress.finish();
 
     // 7. Remember the images in the cache's index.json (and the diff_ids the archive writer
@@ -163,6 +154,35 @@ fn plan_downloads(
     downloads.sort_by_key(|download| std::cmp::Reverse(download.descriptor.size));
     progress.expect_bytes(downloads.iter().map(|d| d.descriptor.size).sum());
     Ok(downloads)
+}
+
+/// Runs the downloads while the archive writer (already started) consumes their blobs.
+///
+/// A download failure stops the writer (which removes its temporary file) before the error is
+/// returned; a writer failure (an unwritable output, a full disk) stops the downloads at once,
+/// keeping their partial files.
+async fn download_while_writing(
+    fetcher: &Fetcher,
+    downloads: Vec<Download>,
+    concurrency: usize,
+    mut writing: tokio::task::JoinHandle<Result<Vec<WrittenImage>, CliError>>,
+) -> Result<Vec<WrittenImage>, CliError> {
+    let downloaded = tokio::select! {
+        downloaded = fetch::download_all(fetcher, downloads, concurrency) => downloaded,
+        written = &mut writing => {
+            // The writer ended first: it failed (dropping the downloads stops them), or every
+            // blob it needed has arrived and the last download tasks are merely returning.
+            return written?;
+        }
+    };
+    if downloaded.is_err() {
+        fetcher.arrivals.fail();
+    } else {
+        fetcher.progress.phase("writing the archive");
+    }
+    let written = writing.await?;
+    downloaded?;
+    written
 }
 
 /// `--tag NAME:TAG`: a name for the one image of the pull (typically pulled by digest).

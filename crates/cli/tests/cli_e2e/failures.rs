@@ -75,6 +75,25 @@ fn each_exit_code_comes_from_a_real_failure() {
     );
     assert!(stderr.contains("missing"), "{stderr}");
     assert!(!layer_in_cache.exists(), "nothing was downloaded");
+    // An OCI layout over a directory that holds something else: the writer refuses at once.
+    let occupied = sandbox.out().join("occupied");
+    fs::create_dir_all(&occupied).expect("dir");
+    fs::write(occupied.join("keep.txt"), b"mine").expect("file");
+    let stderr = assert_exit(
+        &sandbox.run(&[
+            "pull",
+            "--format",
+            "oci",
+            "-o",
+            "occupied",
+            "--ca-file",
+            &ca,
+            &server.image_ref("team/codes:1"),
+        ]),
+        1,
+    );
+    assert!(stderr.contains("occupied"), "{stderr}");
+    assert_eq!(fs::read(occupied.join("keep.txt")).expect("kept"), b"mine");
 
     // 4: a tag the registry does not know.
     let unknown = sandbox.run(&[
