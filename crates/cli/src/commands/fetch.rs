@@ -29,12 +29,15 @@ pub struct Download {
 /// Waits for the blob's lock; `None` when the blob is already stored.
 fn begin(store: &Store, digest: &Digest, size: u64) -> Result<Option<BlobWriter>, BlobstoreError> {
     loop {
+        // `Busy` (or any outcome added later) is matched by the wildcard, so that the
+        // blobstore can mark `Begin` non-exhaustive.
+        #[allow(clippy::match_wildcard_for_single_variants)]
         match store.begin(digest, size)? {
             Begin::Present => return Ok(None),
             Begin::Write(writer) => return Ok(Some(writer)),
             // `begin` waits for the lock itself; should another writer still hold it, wait a
             // little (this runs on a blocking thread) and look again.
-            Begin::Busy => std::thread::sleep(std::time::Duration::from_millis(50)),
+            _ => std::thread::sleep(std::time::Duration::from_millis(50)),
         }
     }
 }
@@ -111,10 +114,11 @@ async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliE
         let digest = digest.clone();
         tokio::task::spawn_blocking(move || store.try_begin(&digest, size)).await??
     };
+    #[allow(clippy::match_wildcard_for_single_variants)] // see `begin`
     let writer = match first {
         Begin::Present => None,
         Begin::Write(writer) => Some(writer),
-        Begin::Busy => {
+        _ => {
             progress.waiting(&digest.to_string());
             let store = Arc::clone(store);
             let digest = digest.clone();

@@ -463,14 +463,15 @@ impl Pulled {
     /// What the archive writer needs: tags, manifest (and the index for every platform).
     fn archive_image(&self, extra_tag: Option<&Reference>) -> ArchiveImage {
         let image = &self.images[0];
-        let mut descriptor = image.manifest.descriptor();
-        descriptor.platform.clone_from(&image.platform);
-        let archive = ArchiveImage {
-            tags: self.names(extra_tag),
-            manifest: image.manifest.bytes.clone(),
-            manifest_descriptor: descriptor,
-            index: None,
-        };
+        let mut archive =
+            ArchiveImage::new(image.manifest.bytes.clone(), &image.manifest.media_type);
+        archive
+            .manifest_descriptor
+            .platform
+            .clone_from(&image.platform);
+        for name in self.names(extra_tag) {
+            archive = archive.with_tag(name);
+        }
         match (&image.index, self.all_platforms) {
             (Some(index), true) => archive.with_index(index.bytes.clone(), &index.media_type),
             _ => archive,
