@@ -244,7 +244,8 @@ pub fn image_keys(names: &[Reference], manifest_digest: &str) -> BTreeSet<String
 
 /// Refuses to replace an existing output at `path` that holds other images than `wanted`
 /// (see [`image_keys`]); `force` skips the check. A file that is not a readable archive is
-/// never replaced without `force`.
+/// never replaced without `force`. Reading the names costs a pass over the tar's headers (a
+/// gzip-compressed one is decompressed to a temporary file first).
 pub fn check_existing(path: &Path, wanted: &BTreeSet<String>, force: bool) -> Result<(), CliError> {
     if force || !path.exists() {
         return Ok(());
