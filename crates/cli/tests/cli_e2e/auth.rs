@@ -8,6 +8,7 @@ use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::realm::TokenConfig;
 use imgpull_tests::require_e2e;
 use imgpull_tests::tools::{DOCKER_REGISTRY, HTPASSWD, SKOPEO};
+use imgpull_tests::validate;
 use serde_json::Value;
 
 use crate::support::*;
@@ -53,6 +54,33 @@ fn htpasswd_docker_schema2_many_layers_with_password_stdin() {
     let path = sandbox.out().join("many.tar");
     assert_docker_archive(&path, &image);
     podman_load(&path, &image, &reference);
+
+    // The same schema 2 image as an OCI archive: converted to OCI media types (skopeo's `oci:`
+    // transports ignore Docker ones), the config and so the image ID unchanged.
+    let oci_args = [
+        "pull",
+        "-o",
+        "many.oci.tar",
+        "--format",
+        "oci-archive",
+        "--ca-file",
+        &ca(&server),
+        "--username",
+        "alice",
+        "--password-stdin",
+        &reference,
+    ];
+    let output = sandbox.run_with_stdin(&oci_args, "s3cret\n");
+    assert_success(&output, &oci_args);
+    let archive = sandbox.out().join("many.oci.tar");
+    let inspected = validate::inspect_oci_archive(&archive).expect("skopeo reads the OCI archive");
+    assert_eq!(inspected["Layers"].as_array().map(Vec::len), Some(12));
+    let copy = tempfile::tempdir().expect("tempdir");
+    validate::skopeo_copy(
+        &format!("oci-archive:{}", archive.display()),
+        &format!("oci:{}:copy", copy.path().display()),
+    )
+    .expect("every blob re-hashes");
 }
 
 #[test]
