@@ -21,7 +21,6 @@ use clap::Parser;
 use crate::cli::Cli;
 use crate::error::CliError;
 use crate::signal::Cancel;
-use crate::ui::Ui;
 
 /// How long blocking work gets after Ctrl+C before the process exits: the archive writer notices
 /// the cancellation at its next write and removes its temporary file within milliseconds; only a
@@ -31,9 +30,9 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(error) => return usage_error(&error),
+        Err(error) => return ExitCode::from(ui::command_line_error(&error)),
     };
-    init_logging(cli.verbose);
+    ui::init_request_log(cli.verbose);
     let ui = commands::ui_for(&cli.command);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -65,51 +64,4 @@ fn main() -> ExitCode {
             ExitCode::from(error.kind().exit_code())
         }
     }
-}
-
-/// Prints clap's message (help and version go to stdout with exit 0) and, with `--json`, the
-/// usage error as a JSON document.
-fn usage_error(error: &clap::Error) -> ExitCode {
-    let _ = error.print();
-    if !error.use_stderr() {
-        return ExitCode::SUCCESS;
-    }
-    if std::env::args().any(|arg| arg == "--json") {
-        let first_line = error
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim_start_matches("error: ")
-            .to_owned();
-        Ui::json_document(&report::ErrorReport::from(&CliError::Usage(first_line)));
-    }
-    ExitCode::from(error::ErrorKind::Usage.exit_code())
-}
-
-/// `-v` logs imgpull's requests at debug level, `-vv` at trace level with reqwest's own logs.
-fn init_logging(verbosity: u8) {
-    use tracing::Level;
-    use tracing_subscriber::filter::{LevelFilter, Targets};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-
-    let (ours, theirs) = match verbosity {
-        0 => return,
-        1 => (Level::DEBUG, LevelFilter::OFF),
-        _ => (Level::TRACE, LevelFilter::DEBUG),
-    };
-    let targets = Targets::new()
-        .with_target("imgpull", ours)
-        .with_target("imgpull_registry", ours)
-        .with_target("imgpull_auth", ours)
-        .with_target("imgpull_blobstore", ours)
-        .with_target("imgpull_archive", ours)
-        .with_target("reqwest", theirs);
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(Level::TRACE)
-        .finish()
-        .with(targets)
-        .try_init();
 }
