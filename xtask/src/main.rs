@@ -4,6 +4,7 @@
 //! here, in Rust, so that a developer's machine and CI run exactly the same steps.
 
 mod bench;
+mod demo;
 mod dist;
 mod package;
 mod setup;
@@ -33,6 +34,8 @@ commands:
                    --quick: tiny images, one run, only checks that the harness works
   package          `cargo package` every published crate (each builds from its .crate) and
                    `cargo publish --dry-run` the leaf crates
+  demo             without network access: start a local TLS registry with a generated image,
+                   then inspect it, pull it twice (the second from the cache) and check the archive
   help             this text
 ";
 
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         "setup" => setup::run(rest),
         "test" => test::run(rest),
         "dist" => dist::run(rest),
+        "demo" => demo::run(rest),
         "package" => package::run(rest),
         "bench" => bench::run(rest),
         "help" | "-h" | "--help" => {
