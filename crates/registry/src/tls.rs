@@ -71,10 +71,10 @@ pub fn verifying_config(
             // loopback registries and insecure ones; HTTPS then fails with this reason.
             Err(error) if no_extra_roots => {
                 tracing::debug!(%error, "no trusted CA certificates; HTTPS will fail");
-                Arc::new(NoTrustAnchors {
-                    reason: format!(
+                Arc::new(FixedVerdict {
+                    refusal: Some(format!(
                         "{error}; install the system CA certificates or pass --ca-file"
-                    ),
+                    )),
                     algorithms: provider.signature_verification_algorithms,
                 })
             }
@@ -101,7 +101,8 @@ pub fn verifying_config(
 /// holds the presented key; only the identity is not verified.
 pub fn insecure_config(http2: bool) -> Result<ClientConfig, RegistryError> {
     let provider = provider();
-    let verifier = AcceptAnyCertificate {
+    let verifier = FixedVerdict {
+        refusal: None,
         algorithms: provider.signature_verification_algorithms,
     };
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -116,13 +117,17 @@ pub fn insecure_config(http2: bool) -> Result<ClientConfig, RegistryError> {
     Ok(config)
 }
 
-/// The verifier of the insecure configuration.
+/// A verifier that decides every certificate the same way, whatever it is: accepted (for
+/// registries named insecure) or refused with a reason (when there is no trust anchor at
+/// all). Handshake signatures are always checked.
 #[derive(Debug)]
-struct AcceptAnyCertificate {
+struct FixedVerdict {
+    /// `None` accepts every certificate; `Some(reason)` refuses every one with `reason`.
+    refusal: Option<String>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for AcceptAnyCertificate {
+impl ServerCertVerifier for FixedVerdict {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -131,7 +136,10 @@ impl ServerCertVerifier for AcceptAnyCertificate {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
+        match &self.refusal {
+            None => Ok(ServerCertVerified::assertion()),
+            Some(reason) => Err(rustls::Error::General(reason.clone())),
+        }
     }
 
     fn verify_tls12_signature(
@@ -157,45 +165,29 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     }
 }
 
-/// The verifier used when there is no trust anchor at all: every certificate is refused
-/// with a message that says why.
-#[derive(Debug)]
-struct NoTrustAnchors {
-    reason: String,
-    algorithms: WebPkiSupportedAlgorithms,
-}
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
 
-impl ServerCertVerifier for NoTrustAnchors {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Err(rustls::Error::General(self.reason.clone()))
+    fn verdict(refusal: Option<&str>) -> Result<ServerCertVerified, rustls::Error> {
+        let verifier = FixedVerdict {
+            refusal: refusal.map(str::to_owned),
+            algorithms: provider().signature_verification_algorithms,
+        };
+        verifier.verify_server_cert(
+            &CertificateDer::from(b"not a certificate".to_vec()),
+            &[],
+            &ServerName::try_from("registry.example").unwrap(),
+            &[],
+            UnixTime::now(),
+        )
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+    #[test]
+    fn fixed_verdicts_accept_or_refuse_with_their_reason() {
+        assert!(verdict(None).is_ok());
+        let refused = verdict(Some("no trust anchors; pass --ca-file")).unwrap_err();
+        assert!(refused.to_string().contains("pass --ca-file"), "{refused}");
     }
 }
