@@ -1,7 +1,7 @@
 //! `cargo xtask dist`: a release build packaged for download.
 //!
-//! Produces `target/dist/imgpull-<version>-<target>.tar.gz` (`.zip` for Windows targets) holding the
-//! binary, `README.md`, `LICENSE`, shell completions and a man page, plus `target/dist/SHA256SUMS`.
+//! Produces `target/distrib/imgpull-<version>-<target>.tar.gz` (`.zip` for Windows targets) holding the
+//! binary, `README.md`, `LICENSE`, shell completions and a man page, plus `target/distrib/SHA256SUMS`.
 //!
 //! Reproducibility: archive entries are sorted, owned by uid/gid 0 with fixed modes, and stamped with
 //! `SOURCE_DATE_EPOCH` (default: the commit time of `HEAD`); the gzip header carries no time or name;
@@ -134,7 +134,7 @@ pub fn build(target: Option<&str>) -> Result<Dist, String> {
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let out_dir = root.join("target").join("dist");
+    let out_dir = root.join("target").join("distrib");
     fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
     let archive = if windows {
         let path = out_dir.join(format!("{top}.zip"));
@@ -259,7 +259,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
-/// Rewrites `target/dist/SHA256SUMS` for every archive in the directory, sorted by name.
+/// Rewrites `target/distrib/SHA256SUMS` for every archive in the directory, sorted by name.
 fn write_checksums(out_dir: &Path) -> Result<(), String> {
     let mut names: Vec<String> = fs::read_dir(out_dir)
         .map_err(|e| format!("reading {}: {e}", out_dir.display()))?
@@ -381,7 +381,7 @@ fn capture(program: &Path, args: &[&str]) -> Result<Vec<u8>, String> {
 pub fn check(dist: &Dist) -> Result<(), String> {
     let scratch = shell::workspace_root()
         .join("target")
-        .join("dist")
+        .join("distrib")
         .join("check");
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch).map_err(|e| format!("creating {}: {e}", scratch.display()))?;

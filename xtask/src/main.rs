@@ -26,7 +26,7 @@ commands:
                    --quick skips clippy, rustdoc and dist; --unit runs only the tests that need
                    no system tools (for the release matrix)
   dist [--target TRIPLE]
-                   release build (profile `dist`) packaged as target/dist/imgpull-<version>-<target>.tar.gz
+                   release build (profile `dist`) packaged as target/distrib/imgpull-<version>-<target>.tar.gz
                    (.zip for Windows) with README, LICENSE, completions and man page, plus SHA256SUMS
   bench [--quick] [--runs N] [--fresh] [--prepare] [--imgpull PATH]
                    time imgpull, skopeo, oci-client and curl pulling seeded images from a TLS

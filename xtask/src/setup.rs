@@ -13,6 +13,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("curl", "curl"),
     ("time", "time"),
+    ("man-db", "man"),
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {
