@@ -316,7 +316,7 @@ impl AuthState {
         let authenticated = request.basic_auth.is_some() || body.is_some();
         let policy = client.inner.retry;
         client
-            .with_retries(&policy, move || async move {
+            .with_retries_for(method, &policy, move || async move {
                 let response = client
                     .send_direct(
                         method,
@@ -333,6 +333,7 @@ impl AuthState {
                 read_capped(response, imgpull_auth::MAX_TOKEN_RESPONSE_BYTES).await
             })
             .await
+            .map_err(|error| RegistryError::TokenRequest(Box::new(error)))
     }
 
     /// After a refusal (`response`), decides whether to re-authenticate — once, for a 401
@@ -461,7 +462,7 @@ fn refuse_cleartext_credentials(
         return Ok(());
     }
     let realm_host = crate::client::host_port(&request.url);
-    let allowed = crate::client::is_loopback(&realm_host)
+    let allowed = client.is_local(&realm_host)
         || client.is_named_insecure(&realm_host)
         || client.is_named_insecure(registry);
     if allowed {

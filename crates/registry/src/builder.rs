@@ -135,7 +135,10 @@ impl ClientBuilder {
     }
 
     /// Sends requests for a host name to a fixed address instead of resolving it (like
-    /// curl's `--resolve`); the port of each URL is kept.
+    /// curl's `--resolve`); the port of each URL is kept. TLS still verifies the
+    /// certificate for the host name, and a pin never makes plain HTTP acceptable: a
+    /// non-loopback name pinned to `127.0.0.1` stays HTTPS-only, and `localhost` pinned to
+    /// another machine loses its plain-HTTP allowance.
     pub fn resolve(mut self, host: impl Into<String>, address: SocketAddr) -> Self {
         self.resolve.push((host.into(), address));
         self
@@ -167,6 +170,11 @@ impl ClientBuilder {
             insecure_http,
             insecure,
             mirrors,
+            pinned: self
+                .resolve
+                .iter()
+                .map(|(host, address)| (host.to_ascii_lowercase(), address.ip()))
+                .collect(),
             retry: self.retry,
             keychain: self.keychain.unwrap_or_default(),
         }))

@@ -37,6 +37,8 @@ pub(crate) struct Settings {
     pub insecure_http: Option<reqwest::Client>,
     pub insecure: HashSet<String>,
     pub mirrors: HashMap<String, Vec<Url>>,
+    /// Host names pinned to an address ([`crate::ClientBuilder::resolve`]), lowercase.
+    pub pinned: HashMap<String, IpAddr>,
     pub retry: RetryPolicy,
     pub keychain: Keychain,
 }
@@ -48,6 +50,7 @@ pub(crate) struct Inner {
     insecure_http: Option<reqwest::Client>,
     insecure: HashSet<String>,
     mirrors: HashMap<String, Vec<Url>>,
+    pinned: HashMap<String, IpAddr>,
     pub(crate) retry: RetryPolicy,
     pub(crate) auth: AuthState,
     pings: Mutex<HashMap<String, Arc<OnceCell<Arc<Ping>>>>>,
@@ -132,6 +135,7 @@ impl Client {
                 insecure_http: settings.insecure_http,
                 insecure: settings.insecure,
                 mirrors: settings.mirrors,
+                pinned: settings.pinned,
                 retry: settings.retry,
                 auth: AuthState::new(settings.keychain),
                 pings: Mutex::new(HashMap::new()),
@@ -179,6 +183,18 @@ impl Client {
         endpoints
     }
 
+    /// Whether `host` (`HOST[:PORT]`) is this machine, so that plain HTTP to it stays on
+    /// the machine: a loopback name or address ([`is_loopback`]) that is not pinned
+    /// ([`crate::ClientBuilder::resolve`]) to an address elsewhere.
+    pub(crate) fn is_local(&self, host: &str) -> bool {
+        is_loopback(host)
+            && Url::parse(&format!("http://{host}/"))
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+                .and_then(|name| self.inner.pinned.get(&name).copied())
+                .is_none_or(|address| address.is_loopback())
+    }
+
     /// Whether the user named `host` (`HOST[:PORT]`) an insecure registry.
     pub(crate) fn is_named_insecure(&self, host: &str) -> bool {
         self.inner.insecure.contains(host)
@@ -191,7 +207,7 @@ impl Client {
             self.inner.insecure.contains(registry) || self.inner.insecure.contains(api_host);
         let mut candidates = Vec::with_capacity(2);
         for scheme in ["https", "http"] {
-            if scheme == "http" && !insecure && !is_loopback(api_host) {
+            if scheme == "http" && !insecure && !self.is_local(api_host) {
                 break;
             }
             if let Ok(url) = Url::parse(&format!("{scheme}://{api_host}/")) {
@@ -286,9 +302,26 @@ impl Client {
         }))
     }
 
-    /// Runs `attempt` until it succeeds, fails for good, or the retry policy is used up.
+    /// Runs `attempt` (idempotent requests) until it succeeds, fails for good, or the retry
+    /// policy is used up.
     pub(crate) async fn with_retries<T, F, Fut>(
         &self,
+        policy: &RetryPolicy,
+        attempt: F,
+    ) -> Result<T, RegistryError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, RegistryError>>,
+    {
+        self.with_retries_for(&Method::GET, policy, attempt).await
+    }
+
+    /// [`Self::with_retries`] for requests of `method`: one that is not idempotent (`POST`)
+    /// is sent again only when the server surely did not act on it (see
+    /// [`RegistryError::retry_decision_for`]).
+    pub(crate) async fn with_retries_for<T, F, Fut>(
+        &self,
+        method: &Method,
         policy: &RetryPolicy,
         mut attempt: F,
     ) -> Result<T, RegistryError>
@@ -296,6 +329,7 @@ impl Client {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
     {
+        let idempotent = method.is_idempotent();
         let start = Instant::now();
         let mut attempts = 0_u32;
         loop {
@@ -304,7 +338,7 @@ impl Client {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            let Retry::After(asked) = error.retry_decision() else {
+            let Retry::After(asked) = error.retry_decision_for(idempotent) else {
                 return Err(error);
             };
             let Some(delay) = policy.next_delay(attempts, start.elapsed(), asked) else {
@@ -644,6 +678,30 @@ mod tests {
         assert!(insecure[0].insecure);
         let other = client.endpoints("ghcr.io", "ghcr.io");
         assert_eq!(other.len(), 1);
+    }
+
+    #[test]
+    fn a_pin_never_makes_plain_http_acceptable() {
+        let schemes = |client: &Client, host: &str| -> Vec<String> {
+            client.endpoints(host, host)[0]
+                .candidates
+                .iter()
+                .map(|u| u.scheme().to_owned())
+                .collect()
+        };
+        let unpinned = crate::ClientBuilder::new().build().unwrap();
+        assert_eq!(schemes(&unpinned, "localhost:5000"), ["https", "http"]);
+        let pinned = crate::ClientBuilder::new()
+            .resolve("LocalHost", "10.1.2.3:5000".parse().unwrap())
+            .resolve("registry.test", "127.0.0.1:5000".parse().unwrap())
+            .resolve("127.0.0.1", "127.0.0.2:5000".parse().unwrap())
+            .build()
+            .unwrap();
+        assert_eq!(schemes(&pinned, "localhost:5000"), ["https"]);
+        assert!(!pinned.is_local("localhost:5000"));
+        assert_eq!(schemes(&pinned, "registry.test:5000"), ["https"]);
+        assert!(!pinned.is_local("registry.test"));
+        assert_eq!(schemes(&pinned, "127.0.0.1:5000"), ["https", "http"]);
     }
 
     #[test]

@@ -196,6 +196,11 @@ pub enum RegistryError {
         source: imgpull_auth::AuthError,
     },
 
+    /// A token request failed (its own retries already spent): final for the request that
+    /// needed the token, so that retries do not multiply.
+    #[error(transparent)]
+    TokenRequest(Box<RegistryError>),
+
     /// A response body was larger than allowed.
     #[error("the body of {url} is larger than the {limit}-byte limit")]
     TooLarge {
@@ -375,7 +380,7 @@ impl RegistryError {
             Self::Network { .. } | Self::Truncated { .. } | Self::Redirect { .. } => {
                 ErrorKind::Network
             }
-            Self::GaveUp { source, .. } => source.kind(),
+            Self::GaveUp { source, .. } | Self::TokenRequest(source) => source.kind(),
             Self::Auth { .. } | Self::AuthProtocol { .. } => ErrorKind::Auth,
             Self::DigestMismatch { .. }
             | Self::SizeMismatch { .. }
@@ -396,7 +401,7 @@ impl RegistryError {
     pub fn status(&self) -> Option<u16> {
         match self {
             Self::Status(status) => Some(status.status),
-            Self::GaveUp { source, .. } => source.status(),
+            Self::GaveUp { source, .. } | Self::TokenRequest(source) => source.status(),
             _ => None,
         }
     }
@@ -405,13 +410,30 @@ impl RegistryError {
     pub fn registry_errors(&self) -> &[ErrorDetail] {
         match self {
             Self::Status(status) => &status.errors,
-            Self::GaveUp { source, .. } => source.registry_errors(),
+            Self::GaveUp { source, .. } | Self::TokenRequest(source) => source.registry_errors(),
             _ => &[],
         }
     }
 
     /// Whether retrying the same request may succeed, and the server's requested wait.
     pub(crate) fn retry_decision(&self) -> Retry {
+        self.retry_decision_for(true)
+    }
+
+    /// [`Self::retry_decision`] for a request that is `idempotent` or not. A request that is
+    /// not (a token `POST`, which may rotate a refresh token) is sent again only when the
+    /// server surely did not act on it: the connection was never made, or it answered 408,
+    /// 429 or 503.
+    pub(crate) fn retry_decision_for(&self, idempotent: bool) -> Retry {
+        if !idempotent {
+            return match self {
+                Self::Status(status) if matches!(status.status, 408 | 429 | 503) => {
+                    Retry::After(status.retry_after)
+                }
+                Self::Network { source, .. } if is_connect_failure(source) => Retry::After(None),
+                _ => Retry::No,
+            };
+        }
         match self {
             Self::Status(status) if crate::retry::is_retryable_status(status.status) => {
                 Retry::After(status.retry_after)
@@ -457,6 +479,12 @@ fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
         current = next;
     }
     current.to_string()
+}
+
+/// Whether a transport error happened before any connection was made (so nothing of the
+/// request reached the server). TLS failures are not counted: they do not go away.
+fn is_connect_failure(error: &reqwest::Error) -> bool {
+    error.is_connect() && is_transient(error)
 }
 
 /// Whether a transport error is transient: connection failures, timeouts, resets and
@@ -583,5 +611,33 @@ mod tests {
             expected: 2,
         };
         assert_eq!(truncated.retry_decision(), Retry::After(None));
+    }
+
+    #[test]
+    fn requests_that_are_not_idempotent_are_retried_only_when_surely_not_acted_on() {
+        for code in [408, 429, 503] {
+            assert_eq!(
+                status(code, "h", false).retry_decision_for(false),
+                Retry::After(None),
+                "{code}"
+            );
+        }
+        for code in [500, 502, 504, 400, 401] {
+            assert_eq!(
+                status(code, "h", false).retry_decision_for(false),
+                Retry::No,
+                "{code}"
+            );
+        }
+        let truncated = RegistryError::Truncated {
+            url: "u".into(),
+            received: 1,
+            expected: 2,
+        };
+        assert_eq!(truncated.retry_decision_for(false), Retry::No);
+        assert_eq!(
+            status(500, "h", false).retry_decision_for(true),
+            Retry::After(None)
+        );
     }
 }
