@@ -1,7 +1,7 @@
 //! [`ClientBuilder`]: every option of the [`Client`], validated once in [`ClientBuilder::build`].
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -92,7 +92,12 @@ impl ClientBuilder {
 
     /// Adds a mirror for a registry (`docker.io`, `ghcr.io`, ...): a base URL such as
     /// `https://mirror.gcr.io`. Mirrors are tried in the order they are added, then the
-    /// registry itself; a mirror's failure or 404 falls through to the next.
+    /// registry itself; a mirror's failure or 404 falls through to the next. An `http://`
+    /// mirror must be on this machine or named insecure ([`ClientBuilder::build`] fails
+    /// otherwise). Content from a mirror is trusted as far as it can be proved: manifests
+    /// asked for by digest and blobs are checked against their digests; a manifest asked
+    /// for by tag is accepted as the mirror serves it (as docker does), checked against its
+    /// `Docker-Content-Digest` when sent.
     pub fn mirror(mut self, registry: impl Into<String>, base_url: impl Into<String>) -> Self {
         self.mirrors.push((registry.into(), base_url.into()));
         self
@@ -151,12 +156,31 @@ impl ClientBuilder {
             .iter()
             .map(|entry| normalize_insecure(entry))
             .collect::<Result<HashSet<_>, _>>()?;
+        let pinned: HashMap<String, IpAddr> = self
+            .resolve
+            .iter()
+            .map(|(host, address)| (host.to_ascii_lowercase(), address.ip()))
+            .collect();
         let mut mirrors: HashMap<String, Vec<Url>> = HashMap::new();
         for (registry, base) in &self.mirrors {
+            let url = parse_mirror(registry, base)?;
+            let host = crate::client::host_port(&url);
+            if url.scheme() == "http"
+                && !insecure.contains(&host)
+                && !crate::client::is_local(&host, &pinned)
+            {
+                return Err(RegistryError::InvalidOption {
+                    option: format!("--registry-mirror {registry}={base}"),
+                    reason: format!(
+                        "plain http is only used for this machine or a registry named insecure \
+                         (add --insecure-registry {host})"
+                    ),
+                });
+            }
             mirrors
                 .entry(normalize_registry(registry))
                 .or_default()
-                .push(parse_mirror(registry, base)?);
+                .push(url);
         }
         let roots = tls::load_ca_files(&self.ca_files)?;
         let http = self.http_client(tls::verifying_config(roots, self.http2)?)?;
@@ -170,11 +194,7 @@ impl ClientBuilder {
             insecure_http,
             insecure,
             mirrors,
-            pinned: self
-                .resolve
-                .iter()
-                .map(|(host, address)| (host.to_ascii_lowercase(), address.ip()))
-                .collect(),
+            pinned,
             retry: self.retry,
             keychain: self.keychain.unwrap_or_default(),
         }))
@@ -302,6 +322,40 @@ mod tests {
         );
         assert!(parse_mirror("docker.io", "ftp://x").is_err());
         assert!(parse_mirror("docker.io", "https://u:p@x").is_err());
+    }
+
+    #[test]
+    fn plain_http_mirrors_only_on_this_machine_or_named_insecure() {
+        let error = ClientBuilder::new()
+            .mirror("docker.io", "http://mirror.example:5000")
+            .build()
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("--insecure-registry mirror.example:5000"),
+            "{error}"
+        );
+        assert!(
+            ClientBuilder::new()
+                .mirror("docker.io", "http://mirror.example:5000")
+                .insecure_registry("mirror.example:5000")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            ClientBuilder::new()
+                .mirror("docker.io", "http://127.0.0.1:5000")
+                .build()
+                .is_ok()
+        );
+        assert!(
+            ClientBuilder::new()
+                .mirror("docker.io", "http://localhost:5000")
+                .resolve("localhost", "192.0.2.1:5000".parse().unwrap())
+                .build()
+                .is_err()
+        );
     }
 
     #[test]

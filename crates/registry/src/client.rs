@@ -187,12 +187,7 @@ impl Client {
     /// the machine: a loopback name or address ([`is_loopback`]) that is not pinned
     /// ([`crate::ClientBuilder::resolve`]) to an address elsewhere.
     pub(crate) fn is_local(&self, host: &str) -> bool {
-        is_loopback(host)
-            && Url::parse(&format!("http://{host}/"))
-                .ok()
-                .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
-                .and_then(|name| self.inner.pinned.get(&name).copied())
-                .is_none_or(|address| address.is_loopback())
+        is_local(host, &self.inner.pinned)
     }
 
     /// Whether the user named `host` (`HOST[:PORT]`) an insecure registry.
@@ -592,6 +587,17 @@ fn redirect_target(url: &Url, response: &Response) -> Result<Url, RegistryError>
         return Err(bad("Location is not an http or https URL"));
     }
     Ok(target)
+}
+
+/// Whether `host` (`HOST[:PORT]`) is this machine: a loopback name or address that `pinned`
+/// does not send elsewhere.
+pub(crate) fn is_local(host: &str, pinned: &HashMap<String, IpAddr>) -> bool {
+    is_loopback(host)
+        && Url::parse(&format!("http://{host}/"))
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+            .and_then(|name| pinned.get(&name).copied())
+            .is_none_or(|address| address.is_loopback())
 }
 
 /// Whether a registry host (`host[:port]`) is this machine: `localhost`, `127.0.0.0/8`
