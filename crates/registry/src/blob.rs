@@ -17,6 +17,9 @@ use crate::error::{RegistryError, Retry};
 use crate::range::ContentRange;
 use crate::redact::redact_url;
 
+/// How far a broken download must have moved on for its retry budget to start afresh.
+const MIN_PROGRESS: u64 = 1024 * 1024;
+
 /// The body of a blob, as a stream of chunks exactly as the HTTP client delivers them.
 ///
 /// It starts at [`BlobStream::start_offset`]: the offset asked for when the server
@@ -215,7 +218,9 @@ impl Client {
     /// `Range: bytes=<position>-` and continues; when a server answers a range with the
     /// whole blob, the bytes the sink already has are skipped, so the sink only ever sees
     /// each byte once. Attempts and time are bounded by the retry policy, counted afresh
-    /// after every failure that followed progress. The sink sees every chunk, so it can
+    /// once the download has moved on by at least 1 MiB since they were last counted
+    /// afresh (a server that breaks every body after a few bytes does not get an attempt
+    /// budget per few bytes). The sink sees every chunk, so it can
     /// also report progress. The digest is not checked here: the sink's owner does it.
     pub async fn download<F, E>(
         &self,
@@ -243,7 +248,7 @@ impl Client {
             let Retry::After(asked) = error.retry_decision() else {
                 return Err(error);
             };
-            if position > progress_mark {
+            if position.saturating_sub(progress_mark) >= MIN_PROGRESS {
                 progress_mark = position;
                 attempts = 1;
                 start = Instant::now();

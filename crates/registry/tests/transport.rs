@@ -3,9 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use imgpull_auth::{Credential, Keychain};
-use imgpull_reference::Reference;
-use imgpull_registry::{Client, ClientBuilder, RetryPolicy};
+use imgpull_reference::{Descriptor, Digest, Reference, media_types};
+use imgpull_registry::{Client, ClientBuilder, ErrorKind, RetryPolicy};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -143,4 +148,121 @@ async fn failing_token_realm_is_retried_by_the_token_request_alone() {
     // Not attempts × attempts: the manifest request does not retry a failed token request.
     let token_requests = realm.received_requests().await.unwrap().len();
     assert_eq!(token_requests, attempts as usize);
+}
+
+/// A registry that answers `/v2/` and serves one blob, but cuts every blob body after
+/// `per_connection` bytes (closing the connection). Returns its address and the count of
+/// blob requests it received.
+fn cutting_registry(
+    blob: Vec<u8>,
+    per_connection: usize,
+) -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    let blob_requests = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&blob_requests);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let (blob, counter) = (blob.clone(), Arc::clone(&counter));
+            std::thread::spawn(move || serve_cutting(stream, &blob, per_connection, &counter));
+        }
+    });
+    (address, blob_requests)
+}
+
+fn serve_cutting(stream: TcpStream, blob: &[u8], per_connection: usize, counter: &AtomicUsize) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut stream = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut start = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                start = value.trim().trim_end_matches('-').parse().unwrap();
+            }
+        }
+        if request_line.starts_with("GET /v2/ ") {
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .unwrap();
+            continue;
+        }
+        counter.fetch_add(1, Ordering::SeqCst);
+        let head = if start == 0 {
+            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n", blob.len())
+        } else {
+            format!(
+                "HTTP/1.1 206 Partial Content\r\ncontent-range: bytes {start}-{}/{}\r\ncontent-length: {}\r\n\r\n",
+                blob.len() - 1,
+                blob.len(),
+                blob.len() - start
+            )
+        };
+        let end = blob.len().min(start + per_connection);
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(&blob[start..end]);
+        let _ = stream.flush();
+        return;
+    }
+}
+
+async fn download_from(
+    address: std::net::SocketAddr,
+    blob: &[u8],
+    policy: RetryPolicy,
+) -> Result<Vec<u8>, imgpull_registry::RegistryError> {
+    let client = ClientBuilder::new().retry_policy(policy).build().unwrap();
+    let reference = Reference::parse(&format!("{address}/r/blob:1")).unwrap();
+    let descriptor = Descriptor::new(
+        media_types::OCI_LAYER_TAR_GZIP,
+        Digest::sha256(blob),
+        blob.len() as u64,
+    );
+    let mut received = Vec::new();
+    client
+        .download(&reference, &descriptor, 0, |chunk: &[u8]| {
+            received.extend_from_slice(chunk);
+            Ok::<(), std::io::Error>(())
+        })
+        .await?;
+    Ok(received)
+}
+
+#[tokio::test]
+async fn a_body_cut_every_few_bytes_does_not_renew_the_retry_budget() {
+    let blob: Vec<u8> = (0..100_u8).collect();
+    let (address, blob_requests) = cutting_registry(blob.clone(), 10);
+
+    let error = download_from(address, &blob, RetryPolicy::fast())
+        .await
+        .unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    assert_eq!(blob_requests.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test]
+async fn a_body_cut_after_each_mebibyte_completes_on_a_small_budget() {
+    let blob: Vec<u8> = (0..3 * 1024 * 1024_u32)
+        .map(|i| u8::try_from(i % 251).unwrap())
+        .collect();
+    let (address, blob_requests) = cutting_registry(blob.clone(), 1024 * 1024);
+
+    let received = download_from(address, &blob, RetryPolicy::fast().with_max_attempts(2))
+        .await
+        .unwrap();
+
+    assert!(received == blob);
+    assert_eq!(blob_requests.load(Ordering::SeqCst), 3);
 }
