@@ -49,11 +49,45 @@ struct ErrorBody {
     errors: Vec<ErrorDetail>,
 }
 
+/// The most error entries kept from one body.
+const MAX_ERROR_ENTRIES: usize = 8;
+
+/// The most characters kept of an entry's code or message.
+const MAX_ERROR_TEXT: usize = 512;
+
 /// Parses a registry error body; anything that is not the spec's shape gives no entries.
+/// The entries end up on a terminal, so codes and messages are made printable (control
+/// characters, such as the escape sequences of a hostile server, become `\u{..}`) and
+/// shortened, and at most a few entries are kept.
 pub(crate) fn parse_error_body(body: &[u8]) -> Vec<ErrorDetail> {
     serde_json::from_slice::<ErrorBody>(body)
         .map(|body| body.errors)
         .unwrap_or_default()
+        .into_iter()
+        .take(MAX_ERROR_ENTRIES)
+        .map(|entry| ErrorDetail {
+            code: printable(&entry.code),
+            message: printable(&entry.message),
+            detail: entry.detail,
+        })
+        .collect()
+}
+
+/// `text` with control characters escaped, cut to [`MAX_ERROR_TEXT`] characters.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_ERROR_TEXT));
+    for (count, c) in text.chars().enumerate() {
+        if count == MAX_ERROR_TEXT {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// An HTTP status that ended a request, with everything needed to explain it.
@@ -599,6 +633,21 @@ mod tests {
         let entries = parse_error_body(br#"{"errors":[{"code":"DENIED"}]}"#);
         assert_eq!(entries[0].code, "DENIED");
         assert_eq!(entries[0].message, "");
+    }
+
+    #[test]
+    fn error_entries_are_printable_short_and_few() {
+        let body = format!(
+            r#"{{"errors":[{{"code":"X\u001b[2J","message":"{}"}}{}]}}"#,
+            "m".repeat(10_000),
+            r#",{"code":"MORE"}"#.repeat(20)
+        );
+        let entries = parse_error_body(body.as_bytes());
+        assert_eq!(entries.len(), MAX_ERROR_ENTRIES);
+        assert_eq!(entries[0].code, "X\\u{1b}[2J");
+        assert!(!entries[0].code.contains('\u{1b}'));
+        assert_eq!(entries[0].message.chars().count(), MAX_ERROR_TEXT + 1);
+        assert!(entries[0].message.ends_with('…'));
     }
 
     #[test]
