@@ -266,3 +266,125 @@ async fn a_body_cut_after_each_mebibyte_completes_on_a_small_budget() {
     assert!(received == blob);
     assert_eq!(blob_requests.load(Ordering::SeqCst), 3);
 }
+
+/// A registry without auth (`/v2/` answers 200).
+async fn open_registry() -> MockServer {
+    let registry = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&registry)
+        .await;
+    registry
+}
+
+fn manifest_body(marker: &str) -> Vec<u8> {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{{"mediaType":"{}","digest":"{}","size":2}},"layers":[],"annotations":{{"m":"{marker}"}}}}"#,
+        media_types::OCI_IMAGE_MANIFEST,
+        media_types::OCI_IMAGE_CONFIG,
+        Digest::sha256(b"{}"),
+    )
+    .into_bytes()
+}
+
+async fn serve_manifest(server: &MockServer, at: &str, body: Vec<u8>, digest_header: Option<&str>) {
+    let mut response = ResponseTemplate::new(200)
+        .insert_header("content-type", media_types::OCI_IMAGE_MANIFEST)
+        .set_body_bytes(body);
+    if let Some(digest) = digest_header {
+        response = response.insert_header("docker-content-digest", digest);
+    }
+    Mock::given(method("GET"))
+        .and(path(format!("/v2/lib/app/manifests/{at}")))
+        .respond_with(response)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_mirror_serving_other_bytes_for_a_digest_is_passed_over() {
+    let upstream = open_registry().await;
+    let mirror = open_registry().await;
+    let genuine = manifest_body("genuine");
+    let digest = Digest::sha256(&genuine);
+    serve_manifest(&upstream, &digest.to_string(), genuine.clone(), None).await;
+    // The mirror even claims the right digest in its header.
+    let digest_text = digest.to_string();
+    serve_manifest(
+        &mirror,
+        &digest_text,
+        manifest_body("forged"),
+        Some(&digest_text),
+    )
+    .await;
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::fast())
+        .mirror(host(&upstream), mirror.uri())
+        .build()
+        .unwrap();
+    let reference = Reference::parse(&format!("{}/lib/app@{digest}", host(&upstream))).unwrap();
+
+    let manifest = client.manifest(&reference).await.unwrap();
+
+    assert!(manifest.bytes == genuine);
+    assert_eq!(manifest.digest, digest);
+    assert_eq!(
+        mirror.received_requests().await.unwrap().len(),
+        2,
+        "ping and manifest"
+    );
+}
+
+#[tokio::test]
+async fn a_mirror_tag_whose_body_contradicts_its_digest_header_is_passed_over() {
+    let upstream = open_registry().await;
+    let mirror = open_registry().await;
+    let genuine = manifest_body("genuine");
+    let genuine_digest = Digest::sha256(&genuine).to_string();
+    serve_manifest(&upstream, "1", genuine.clone(), Some(&genuine_digest)).await;
+    serve_manifest(&mirror, "1", manifest_body("forged"), Some(&genuine_digest)).await;
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::fast())
+        .mirror(host(&upstream), mirror.uri())
+        .build()
+        .unwrap();
+    let reference = Reference::parse(&format!("{}/lib/app:1", host(&upstream))).unwrap();
+
+    let manifest = client.manifest(&reference).await.unwrap();
+
+    assert!(manifest.bytes == genuine);
+}
+
+#[tokio::test]
+async fn a_redirect_loop_ends_after_ten_redirects_without_retries() {
+    let registry = open_registry().await;
+    let digest = Digest::sha256(b"blob");
+    let blob_path = format!("/v2/lib/app/blobs/{digest}");
+    Mock::given(method("GET"))
+        .and(path(blob_path.as_str()))
+        .respond_with(ResponseTemplate::new(307).insert_header("location", blob_path.as_str()))
+        .mount(&registry)
+        .await;
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::fast())
+        .build()
+        .unwrap();
+    let reference = Reference::parse(&format!("{}/lib/app:1", host(&registry))).unwrap();
+    let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR_GZIP, digest, 4);
+
+    let error = client.blob(&reference, &descriptor, 0).await.unwrap_err();
+
+    assert!(
+        error.to_string().contains("more than 10 redirects"),
+        "{error}"
+    );
+    let blob_requests = registry
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == blob_path)
+        .count();
+    assert_eq!(blob_requests, 11);
+}
