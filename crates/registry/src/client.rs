@@ -298,7 +298,8 @@ impl Client {
     }
 
     /// Runs `attempt` (idempotent requests) until it succeeds, fails for good, or the retry
-    /// policy is used up.
+    /// policy is used up: its attempts, or its total time, which also bounds each attempt
+    /// ([`RegistryError::TimedOut`]).
     pub(crate) async fn with_retries<T, F, Fut>(
         &self,
         policy: &RetryPolicy,
@@ -329,7 +330,15 @@ impl Client {
         let mut attempts = 0_u32;
         loop {
             attempts += 1;
-            let error = match attempt().await {
+            // Each attempt (headers and, for documents, the whole body) must end within the
+            // policy's total time, so that a server dripping bytes cannot hold it forever.
+            let remaining = policy.max_elapsed().saturating_sub(start.elapsed());
+            let outcome = tokio::time::timeout(remaining, attempt())
+                .await
+                .map_err(|_| RegistryError::TimedOut {
+                    limit: policy.max_elapsed(),
+                })?;
+            let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };

@@ -211,6 +211,14 @@ pub enum RegistryError {
         source: Box<RegistryError>,
     },
 
+    /// A request (with its retries) took longer than the retry policy's total time, e.g. a
+    /// server that sends a small body a byte at a time.
+    #[error("no complete answer within {:.1}s (the retry policy's total time)", limit.as_secs_f64())]
+    TimedOut {
+        /// The retry policy's total time.
+        limit: Duration,
+    },
+
     /// Authentication could not be performed (token endpoint, challenge or credentials).
     #[error("authentication with {registry} failed: {reason}")]
     Auth {
@@ -411,9 +419,10 @@ impl RegistryError {
                 408 | 500..=599 => ErrorKind::Network,
                 _ => ErrorKind::Other,
             },
-            Self::Network { .. } | Self::Truncated { .. } | Self::Redirect { .. } => {
-                ErrorKind::Network
-            }
+            Self::Network { .. }
+            | Self::Truncated { .. }
+            | Self::Redirect { .. }
+            | Self::TimedOut { .. } => ErrorKind::Network,
             Self::GaveUp { source, .. } | Self::TokenRequest(source) => source.kind(),
             Self::Auth { .. } | Self::AuthProtocol { .. } => ErrorKind::Auth,
             Self::DigestMismatch { .. }

@@ -388,3 +388,30 @@ async fn a_redirect_loop_ends_after_ten_redirects_without_retries() {
         .count();
     assert_eq!(blob_requests, 11);
 }
+
+#[tokio::test]
+async fn an_answer_slower_than_the_total_time_ends_the_request() {
+    let registry = open_registry().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/lib/app/manifests/1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_bytes(manifest_body("slow"))
+                .set_delay(std::time::Duration::from_secs(30)),
+        )
+        .mount(&registry)
+        .await;
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::fast().with_max_elapsed(std::time::Duration::from_millis(300)))
+        .build()
+        .unwrap();
+    let reference = Reference::parse(&format!("{}/lib/app:1", host(&registry))).unwrap();
+
+    let error = client.manifest(&reference).await.unwrap_err();
+
+    assert!(
+        matches!(error, imgpull_registry::RegistryError::TimedOut { .. }),
+        "{error}"
+    );
+    assert_eq!(error.kind(), ErrorKind::Network);
+}
