@@ -469,6 +469,22 @@ fn manifest_media_type(
             media_type,
         });
     }
+    // A body that is both an index and an image manifest could be read as either by
+    // different tools (and so show them different images under one digest).
+    let ambiguous = if media_types::is_index(&media_type) {
+        probe.config.is_some()
+    } else {
+        probe.manifests.is_some()
+    };
+    if ambiguous {
+        return Err(RegistryError::InvalidResponse {
+            what: "manifest",
+            url: url.to_owned(),
+            reason: format!(
+                "it says {media_type} but has both `manifests` and `config`, so it is ambiguous"
+            ),
+        });
+    }
     Ok(media_type)
 }
 
@@ -542,6 +558,26 @@ mod tests {
             manifest_media_type(&r, "u", None, b"not json"),
             Err(RegistryError::InvalidResponse { .. })
         ));
+    }
+
+    #[test]
+    fn a_body_that_is_both_index_and_manifest_is_refused() {
+        let r = reference();
+        for media_type in [
+            media_types::OCI_IMAGE_INDEX,
+            media_types::OCI_IMAGE_MANIFEST,
+        ] {
+            let both = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{media_type}","manifests":[],"config":{{}}}}"#
+            );
+            let error = manifest_media_type(&r, "u", None, both.as_bytes()).unwrap_err();
+            assert!(error.to_string().contains("ambiguous"), "{error}");
+        }
+        let null_config = br#"{"schemaVersion":2,"manifests":[],"config":null}"#;
+        assert_eq!(
+            manifest_media_type(&r, "u", None, null_config).unwrap(),
+            media_types::OCI_IMAGE_INDEX
+        );
     }
 
     #[test]
