@@ -32,9 +32,18 @@ fn host(server: &MockServer) -> String {
     server.address().to_string()
 }
 
+/// A builder with fast retries, for tests.
+fn fast() -> ClientBuilder {
+    ClientBuilder::new().retry_policy(RetryPolicy::fast())
+}
+
+/// `lib/app` followed by `suffix` (`:1`, `@sha256:…`) on `server`.
+fn app(server: &MockServer, suffix: &str) -> Reference {
+    Reference::parse(&format!("{}/lib/app{suffix}", host(server))).unwrap()
+}
+
 fn client_with_password(registry: &MockServer) -> Client {
-    ClientBuilder::new()
-        .retry_policy(RetryPolicy::fast())
+    fast()
         .keychain(Keychain::new().with_explicit(&host(registry), Credential::basic("alice", "pw")))
         .build()
         .unwrap()
@@ -318,12 +327,11 @@ async fn a_mirror_serving_other_bytes_for_a_digest_is_passed_over() {
         Some(&digest_text),
     )
     .await;
-    let client = ClientBuilder::new()
-        .retry_policy(RetryPolicy::fast())
+    let client = fast()
         .mirror(host(&upstream), mirror.uri())
         .build()
         .unwrap();
-    let reference = Reference::parse(&format!("{}/lib/app@{digest}", host(&upstream))).unwrap();
+    let reference = app(&upstream, &format!("@{digest}"));
 
     let manifest = client.manifest(&reference).await.unwrap();
 
@@ -344,12 +352,11 @@ async fn a_mirror_tag_whose_body_contradicts_its_digest_header_is_passed_over() 
     let genuine_digest = Digest::sha256(&genuine).to_string();
     serve_manifest(&upstream, "1", genuine.clone(), Some(&genuine_digest)).await;
     serve_manifest(&mirror, "1", manifest_body("forged"), Some(&genuine_digest)).await;
-    let client = ClientBuilder::new()
-        .retry_policy(RetryPolicy::fast())
+    let client = fast()
         .mirror(host(&upstream), mirror.uri())
         .build()
         .unwrap();
-    let reference = Reference::parse(&format!("{}/lib/app:1", host(&upstream))).unwrap();
+    let reference = app(&upstream, ":1");
 
     let manifest = client.manifest(&reference).await.unwrap();
 
@@ -366,11 +373,8 @@ async fn a_redirect_loop_ends_after_ten_redirects_without_retries() {
         .respond_with(ResponseTemplate::new(307).insert_header("location", blob_path.as_str()))
         .mount(&registry)
         .await;
-    let client = ClientBuilder::new()
-        .retry_policy(RetryPolicy::fast())
-        .build()
-        .unwrap();
-    let reference = Reference::parse(&format!("{}/lib/app:1", host(&registry))).unwrap();
+    let client = fast().build().unwrap();
+    let reference = app(&registry, ":1");
     let descriptor = Descriptor::new(media_types::OCI_LAYER_TAR_GZIP, digest, 4);
 
     let error = client.blob(&reference, &descriptor, 0).await.unwrap_err();
@@ -405,7 +409,7 @@ async fn an_answer_slower_than_the_total_time_ends_the_request() {
         .retry_policy(RetryPolicy::fast().with_max_elapsed(std::time::Duration::from_millis(300)))
         .build()
         .unwrap();
-    let reference = Reference::parse(&format!("{}/lib/app:1", host(&registry))).unwrap();
+    let reference = app(&registry, ":1");
 
     let error = client.manifest(&reference).await.unwrap_err();
 
