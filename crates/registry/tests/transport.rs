@@ -104,7 +104,9 @@ async fn token_post_refused_with_503_is_sent_again() {
         .await;
     Mock::given(method("POST"))
         .and(path("/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"access_token":"t"}"#))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(r#"{"access_token":"tok-3f9a61"}"#),
+        )
         .mount(&realm)
         .await;
     let registry = bearer_registry(&realm).await;
@@ -114,11 +116,18 @@ async fn token_post_refused_with_503_is_sent_again() {
         .mount(&registry)
         .await;
 
-    let error = client_with_password(&registry)
-        .manifest(&reference(&registry))
-        .await
-        .unwrap_err();
+    let client = client_with_password(&registry);
+    let error = client.manifest(&reference(&registry)).await.unwrap_err();
 
+    // Neither the token nor the password shows in the client's or the error's output.
+    for shown in [
+        format!("{client:?}"),
+        format!("{error:?}"),
+        error.to_string(),
+    ] {
+        assert!(!shown.contains("tok-3f9a61"), "{shown}");
+        assert!(!shown.contains("\"pw\""), "{shown}");
+    }
     // The token was obtained on the second POST; the registry then answered the manifest.
     assert_eq!(error.status(), Some(404), "{error}");
     assert_eq!(token_posts(&realm).await, 2);
@@ -132,7 +141,7 @@ async fn token_post_refused_with_503_is_sent_again() {
             .headers
             .get("authorization")
             .and_then(|v| v.to_str().ok()),
-        Some("Bearer t")
+        Some("Bearer tok-3f9a61")
     );
 }
 
