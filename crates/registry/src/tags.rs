@@ -13,8 +13,12 @@ use crate::redact::redact_url;
 /// The largest tag list page accepted.
 const MAX_PAGE_BYTES: usize = 4 * 1024 * 1024;
 
-/// The most pages followed, against a server that links in circles.
+/// The most pages followed.
 const MAX_PAGES: usize = 10_000;
+
+/// The most bytes of tag list pages read for one listing, so that a server that paginates
+/// without end cannot fill the memory.
+const MAX_LIST_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Deserialize)]
 struct TagPage {
@@ -24,7 +28,9 @@ struct TagPage {
 
 impl Client {
     /// Lists the tags of the reference's repository, following `Link: <…>; rel="next"`
-    /// pagination to the end. Asks the registry itself (mirrors are for pulls).
+    /// pagination to the end (a link back to a page already read ends it; more than 64 MiB
+    /// of pages is [`RegistryError::TooLarge`]). Asks the registry itself (mirrors are for
+    /// pulls).
     pub async fn tags(&self, reference: &Reference) -> Result<Vec<String>, RegistryError> {
         let endpoints = self.endpoints(reference.registry(), reference.api_host());
         let Some(endpoint) = endpoints.into_iter().find(|endpoint| !endpoint.mirror) else {
@@ -33,7 +39,10 @@ impl Client {
         let ping = self.ping(&endpoint).await?;
         let mut url = ping.url(&format!("/v2/{}/tags/list", reference.repository()))?;
         let mut tags = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut read = 0_usize;
         for _ in 0..MAX_PAGES {
+            seen.insert(url.clone());
             let request = Request {
                 method: Method::GET,
                 url: url.clone(),
@@ -54,6 +63,13 @@ impl Client {
                     Ok((read_capped(response, MAX_PAGE_BYTES).await?, link))
                 })
                 .await?;
+            read += body.len();
+            if read > MAX_LIST_BYTES {
+                return Err(RegistryError::TooLarge {
+                    url: redact_url(&url),
+                    limit: MAX_LIST_BYTES as u64,
+                });
+            }
             let page: TagPage =
                 serde_json::from_slice(&body).map_err(|e| RegistryError::InvalidResponse {
                     what: "tag list",
@@ -68,7 +84,8 @@ impl Client {
                         url: crate::redact::redact_url_str(&next),
                         reason: e.to_string(),
                     })?;
-                    if next == url {
+                    // A link back to a page already read ends the listing.
+                    if seen.contains(&next) {
                         break;
                     }
                     url = next;

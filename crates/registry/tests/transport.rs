@@ -428,3 +428,45 @@ async fn an_answer_slower_than_the_total_time_ends_the_request() {
     );
     assert_eq!(error.kind(), ErrorKind::Network);
 }
+
+#[tokio::test]
+async fn tag_pages_linking_in_a_circle_are_each_read_once() {
+    let registry = open_registry().await;
+    for (page, next) in [("a", "b"), ("b", "a")] {
+        Mock::given(method("GET"))
+            .and(path(format!("/v2/lib/app/tags/list{page}")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .insert_header(
+                        "link",
+                        format!(r#"</v2/lib/app/tags/list{next}>; rel="next""#).as_str(),
+                    )
+                    .set_body_string(format!(r#"{{"name":"lib/app","tags":["{page}"]}}"#)),
+            )
+            .mount(&registry)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path("/v2/lib/app/tags/list"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("link", r#"</v2/lib/app/tags/lista>; rel="next""#)
+                .set_body_string(r#"{"name":"lib/app","tags":["first"]}"#),
+        )
+        .mount(&registry)
+        .await;
+
+    let tags = fast()
+        .build()
+        .unwrap()
+        .tags(&app(&registry, ":1"))
+        .await
+        .unwrap();
+
+    assert_eq!(tags, ["first", "a", "b"]);
+    assert_eq!(
+        registry.received_requests().await.unwrap().len(),
+        4,
+        "ping and three pages"
+    );
+}
