@@ -67,7 +67,10 @@ impl RetryPolicy {
         self
     }
 
-    /// Sets the total time after which no further attempt starts.
+    /// Sets the total time after which no further attempt starts. It also bounds each
+    /// attempt of a request for a document (manifest, token, tag page, config headers): one
+    /// still unanswered then fails with [`crate::RegistryError::TimedOut`]. Blob bodies are
+    /// not bounded by it (a large layer takes what it takes; stalls end with the read timeout).
     #[must_use]
     pub fn with_max_elapsed(mut self, max: Duration) -> Self {
         self.max_elapsed = max;
