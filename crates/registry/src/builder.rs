@@ -8,7 +8,7 @@ use std::time::Duration;
 use imgpull_auth::Keychain;
 use url::Url;
 
-use crate::client::{Client, Settings};
+use crate::client::{Client, HttpClients, Settings};
 use crate::error::RegistryError;
 use crate::retry::RetryPolicy;
 use crate::tls;
@@ -183,11 +183,11 @@ impl ClientBuilder {
                 .push(url);
         }
         let roots = tls::load_ca_files(&self.ca_files)?;
-        let http = self.http_client(tls::verifying_config(roots, self.http2)?)?;
+        let http = self.http_clients(&tls::verifying_config(roots, self.http2)?)?;
         let insecure_http = if insecure.is_empty() {
             None
         } else {
-            Some(self.http_client(tls::insecure_config(self.http2)?)?)
+            Some(self.http_clients(&tls::insecure_config(self.http2)?)?)
         };
         Ok(Client::from_settings(Settings {
             http,
@@ -200,7 +200,20 @@ impl ClientBuilder {
         }))
     }
 
-    fn http_client(&self, tls: rustls::ClientConfig) -> Result<reqwest::Client, RegistryError> {
+    /// The proxied and the direct client of one TLS configuration.
+    fn http_clients(&self, tls: &rustls::ClientConfig) -> Result<HttpClients, RegistryError> {
+        Ok(HttpClients {
+            proxied: self.http_client(tls.clone(), true)?,
+            direct: self.http_client(tls.clone(), false)?,
+        })
+    }
+
+    /// An HTTP client; `proxied` lets it use the environment's proxy settings.
+    fn http_client(
+        &self,
+        tls: rustls::ClientConfig,
+        proxied: bool,
+    ) -> Result<reqwest::Client, RegistryError> {
         let builder = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .user_agent(self.user_agent.clone())
@@ -209,6 +222,7 @@ impl ClientBuilder {
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)
             .tcp_nodelay(true);
+        let builder = if proxied { builder } else { builder.no_proxy() };
         let builder = self
             .resolve
             .iter()

@@ -31,10 +31,20 @@ pub struct Client {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// Two HTTP clients with one TLS configuration: one that goes through the environment's
+/// proxy (`HTTPS_PROXY`, …) and one that never does, for this machine's hosts. As Go's
+/// `ProxyFromEnvironment` does, loopback hosts are never proxied: a proxy cannot reach the
+/// user's own registry, and would see its plain-http credentials.
+#[derive(Debug)]
+pub(crate) struct HttpClients {
+    pub proxied: reqwest::Client,
+    pub direct: reqwest::Client,
+}
+
 /// The validated options handed from the builder to the client.
 pub(crate) struct Settings {
-    pub http: reqwest::Client,
-    pub insecure_http: Option<reqwest::Client>,
+    pub http: HttpClients,
+    pub insecure_http: Option<HttpClients>,
     pub insecure: HashSet<String>,
     pub mirrors: HashMap<String, Vec<Url>>,
     /// Host names pinned to an address ([`crate::ClientBuilder::resolve`]), lowercase.
@@ -46,8 +56,8 @@ pub(crate) struct Settings {
 /// The shared state behind a [`Client`].
 #[derive(Debug)]
 pub(crate) struct Inner {
-    http: reqwest::Client,
-    insecure_http: Option<reqwest::Client>,
+    http: HttpClients,
+    insecure_http: Option<HttpClients>,
     insecure: HashSet<String>,
     mirrors: HashMap<String, Vec<Url>>,
     pinned: HashMap<String, IpAddr>,
@@ -435,7 +445,7 @@ impl Client {
                 self.inner.insecure.contains(&host_port(&url))
             };
             let mut builder = self
-                .http_for(insecure)
+                .http_for(insecure, &url)
                 .request(method.clone(), url.clone())
                 .headers(headers.clone());
             if let (true, Some(value)) = (same_origin, authorization) {
@@ -491,7 +501,7 @@ impl Client {
     ) -> Result<Response, RegistryError> {
         let insecure = self.inner.insecure.contains(&host_port(url));
         let mut builder = self
-            .http_for(insecure)
+            .http_for(insecure, url)
             .request(method.clone(), url.clone())
             .headers(headers);
         if let Some(body) = body {
@@ -510,10 +520,17 @@ impl Client {
         Ok(response)
     }
 
-    fn http_for(&self, insecure: bool) -> &reqwest::Client {
-        match (&self.inner.insecure_http, insecure) {
-            (Some(http), true) => http,
+    /// The HTTP client for a request to `url`: without certificate verification when the
+    /// host is named insecure, and never through a proxy when the host is this machine.
+    fn http_for(&self, insecure: bool, url: &Url) -> &reqwest::Client {
+        let clients = match (&self.inner.insecure_http, insecure) {
+            (Some(clients), true) => clients,
             _ => &self.inner.http,
+        };
+        if self.is_local(&host_port(url)) {
+            &clients.direct
+        } else {
+            &clients.proxied
         }
     }
 

@@ -29,7 +29,9 @@
 //! Design notes:
 //! - One `reqwest` client (rustls with the `ring` provider, HTTP/1.1 by default) shared by
 //!   all requests; a second one without certificate verification exists only when some
-//!   registry is named insecure.
+//!   registry is named insecure. The environment's proxy (`HTTPS_PROXY`, `NO_PROXY`, …) is
+//!   used, except for this machine's hosts, which are always reached directly (as Go's
+//!   `ProxyFromEnvironment` does).
 //! - `/v2/` is pinged once per endpoint; the scheme and auth challenge it reveals are kept.
 //! - Redirects are followed by hand, so the `Authorization` header only ever goes to the
 //!   registry's own origin, never to a CDN or S3 bucket.
