@@ -1,5 +1,6 @@
 //! Byte plumbing shared by the writers and the reader: exact-size copies that hash as they go.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 
 use imgpull_reference::{Algorithm, Digest, Hasher};
@@ -42,13 +43,14 @@ impl CopyError {
     }
 }
 
-/// Copies exactly `size` bytes from `reader` to `writer`, feeding them to `hasher`; a reader
-/// that ends early or has more bytes is an error (after at most `size` bytes were written).
+/// Copies exactly `size` bytes from `reader` to `writer`, feeding them to `hasher` when given; a
+/// reader that ends early or has more bytes is an error (after at most `size` bytes were
+/// written).
 pub(crate) fn copy_exact(
     reader: &mut dyn Read,
     writer: &mut dyn Write,
     size: u64,
-    hasher: &mut Hasher,
+    mut hasher: Option<&mut Hasher>,
 ) -> Result<(), CopyError> {
     let mut buf = vec![0_u8; BUFFER];
     let mut copied = 0_u64;
@@ -60,10 +62,17 @@ pub(crate) fn copy_exact(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
-        hasher.update(&buf[..n]);
+        if let Some(hasher) = hasher.as_deref_mut() {
+            hasher.update(&buf[..n]);
+        }
         writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
         copied += n as u64;
     }
+    expect_end(reader, size)
+}
+
+/// Checks that `reader`, after `size` bytes, has no more.
+fn expect_end(reader: &mut dyn Read, size: u64) -> Result<(), CopyError> {
     let mut probe = [0_u8; 1];
     loop {
         match reader.read(&mut probe) {
@@ -76,6 +85,46 @@ pub(crate) fn copy_exact(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(CopyError::Read(e)),
         }
+    }
+}
+
+/// Copies exactly `size` bytes of `source` (from its position) into `out` (at its position), file
+/// to file: `copy_file_range` on Linux, which copies inside the kernel or shares the extents.
+/// For blobs verified by their source, so not hashed; a source with fewer or more bytes is an
+/// error.
+pub(crate) fn copy_file_exact(
+    source: &mut File,
+    out: &mut File,
+    size: u64,
+) -> Result<(), CopyError> {
+    // `io::copy` from a `Take<&mut File>` to a `&mut File` is specialised to `copy_file_range`
+    // (and falls back to a buffered copy where the kernel cannot), but cannot say which side
+    // failed; a failing read of a verified local file is rare enough to report as a write.
+    let copied = io::copy(&mut Read::take(&mut *source, size), out).map_err(CopyError::Write)?;
+    if copied < size {
+        return Err(CopyError::Size { actual: copied });
+    }
+    expect_end(source, size)
+}
+
+/// Copies `reader` to its end into `writer`, feeding `hasher`; returns the number of bytes.
+pub(crate) fn copy_hashed(
+    reader: &mut dyn Read,
+    writer: &mut dyn Write,
+    hasher: &mut Hasher,
+) -> Result<u64, CopyError> {
+    let mut buf = vec![0_u8; BUFFER];
+    let mut copied = 0_u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CopyError::Read(e)),
+        };
+        hasher.update(&buf[..n]);
+        writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
+        copied += n as u64;
     }
 }
 
@@ -118,6 +167,31 @@ impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// A reader that counts what passes through it (for bytes their source verified).
+pub(crate) struct CountingReader<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> CountingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Self { inner, count: 0 }
+    }
+
+    /// The number of bytes read.
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
         self.count += n as u64;
         Ok(n)
     }

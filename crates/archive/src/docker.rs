@@ -10,6 +10,7 @@ use crate::error::ArchiveError;
 use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
 use crate::json::{DockerManifestEntry, IndexDoc, OCI_LAYOUT, blob_path, to_bytes};
 use crate::layout::{LayoutBuilder, Target};
+use crate::output::FileOutput;
 use crate::source::BlobSource;
 use crate::tar_out::TarWriter;
 
@@ -32,13 +33,14 @@ pub struct DockerArchiveOptions {
 /// Layers are written as stored (gzip, as `docker load` accepts) unless
 /// [`DockerArchiveOptions::uncompressed_layers`] is set; zstd layers are always decompressed, since
 /// engines before 23.0 cannot load them. A decompressed layer needs its size in its tar header
-/// before its data: the writer decompresses it twice, once to measure it and check its diff_id
-/// (so a bad layer fails before anything of it is written), and once to write it (checking it
-/// again). The alternative, inflating into a temporary file and copying that, was measured on a
-/// 256 MiB layer (45 MiB gzip): one inflate-and-hash pass takes 0.66–0.82 s, and the temporary
-/// file's write and read-back add 0.12–0.74 s when it stays in the page cache — no faster, and it
-/// needs free disk space beside the output and a second copy of each layer on disk. Two passes
-/// need neither, and work when streaming to a pipe.
+/// before its data. Writing into a file ([`DockerArchiveWriter::for_file`]), the writer
+/// decompresses each layer once, checking its diff_id, and writes its header afterwards in its
+/// place. Into a pipe or a compressor ([`DockerArchiveWriter::new`]), it decompresses it twice,
+/// once to measure it and check its diff_id (so a bad layer fails before anything of it is
+/// written), and once to write it (checking it again). (Inflating into a temporary file and
+/// copying that was measured on a 256 MiB layer (45 MiB gzip): one inflate-and-hash pass took
+/// 0.66–0.82 s, and the temporary file's write and read-back added 0.12–0.74 s — no faster than
+/// two passes, and it needs a second copy of each layer on disk.)
 ///
 /// ```
 /// use imgpull_archive::{DockerArchiveOptions, DockerArchiveWriter};
@@ -66,10 +68,29 @@ impl<W: Write> fmt::Debug for DockerArchiveWriter<W> {
 }
 
 impl<W: Write> DockerArchiveWriter<W> {
-    /// A writer into `out` (a file, a pipe, a [`GzipWriter`](crate::GzipWriter)…).
+    /// A writer into `out` (a file, a pipe, a [`GzipWriter`](crate::GzipWriter)…), every byte
+    /// through [`Write`].
     pub fn new(out: W, options: DockerArchiveOptions) -> Self {
+        Self::with_tar(TarWriter::new(out), options)
+    }
+
+    /// A writer into `out` that also writes into its file directly (see [`FileOutput`]):
+    /// verified blobs are copied file to file in the kernel, and a decompressed layer is
+    /// written in one pass instead of two, its tar header written after it. The archive is
+    /// byte for byte the one [`DockerArchiveWriter::new`] writes. A layer found bad in that
+    /// one pass has been partly written when the error is returned: the writer then refuses
+    /// to go on, and the output is to be discarded (as an uncommitted
+    /// [`AtomicFile`](crate::AtomicFile) is).
+    pub fn for_file(out: W, options: DockerArchiveOptions) -> Self
+    where
+        W: FileOutput,
+    {
+        Self::with_tar(TarWriter::on_file(out), options)
+    }
+
+    fn with_tar(tar: TarWriter<W>, options: DockerArchiveOptions) -> Self {
         Self {
-            builder: LayoutBuilder::new(TarWriter::new(out)),
+            builder: LayoutBuilder::new(tar),
             options,
             manifest: Vec::new(),
             index: Vec::new(),

@@ -12,7 +12,7 @@ use crate::error::ArchiveError;
 use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
 use crate::json::{IndexDoc, OCI_LAYOUT};
 use crate::layout::{LayoutBuilder, Sink, Target};
-use crate::output::{clear_destination, parent_dir, sync_dir};
+use crate::output::{FileOutput, clear_destination, parent_dir, sync_dir};
 use crate::sinks::DirSink;
 use crate::source::BlobSource;
 use crate::tar_out::TarWriter;
@@ -190,10 +190,22 @@ impl<W: Write> fmt::Debug for OciArchiveWriter<W> {
 }
 
 impl<W: Write> OciArchiveWriter<W> {
-    /// A writer into `out`.
+    /// A writer into `out`, every byte through [`Write`].
     pub fn new(out: W) -> Self {
         Self {
             content: OciContent::new(TarWriter::new(out)),
+        }
+    }
+
+    /// A writer into `out` that copies verified blobs into its file directly, inside the
+    /// kernel (see [`FileOutput`]); the archive is byte for byte the one
+    /// [`OciArchiveWriter::new`] writes.
+    pub fn for_file(out: W) -> Self
+    where
+        W: FileOutput,
+    {
+        Self {
+            content: OciContent::new(TarWriter::on_file(out)),
         }
     }
 

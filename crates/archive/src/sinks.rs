@@ -1,6 +1,6 @@
 //! The two [`Sink`]s: a tar stream and a directory.
 
-use std::fs;
+use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -20,6 +20,23 @@ impl<W: Write> Sink for TarWriter<W> {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
     ) -> Result<(), ArchiveError> {
         self.entry(name, size, fill)
+    }
+
+    fn put_blob_in_file(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<bool, ArchiveError> {
+        self.file_entry(name, size, fill)
+    }
+
+    fn put_measured_blob(
+        &mut self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<Option<u64>, ArchiveError> {
+        self.measured_entry(name, fill)
     }
 }
 
@@ -44,31 +61,22 @@ impl DirSink {
     }
 }
 
-impl Sink for DirSink {
-    fn put_file(&mut self, name: &str, data: &[u8]) -> Result<(), ArchiveError> {
-        self.put_blob(name, data.len() as u64, &mut |out| {
-            out.write_all(data)
-                .map_err(|e| ArchiveError::write(name, e))
-        })
-    }
-
-    fn put_blob(
+impl DirSink {
+    /// Writes the file `name` of `size` bytes that `fill` writes into a temporary file, which is
+    /// synced and renamed into place once complete.
+    fn put_with(
         &mut self,
         name: &str,
         size: u64,
-        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
     ) -> Result<(), ArchiveError> {
         let path = self.prepare(name)?;
         let dir = path.parent().unwrap_or(&self.root);
-        let temp = tempfile::Builder::new()
+        let mut temp = tempfile::Builder::new()
             .prefix(".tmp-")
             .tempfile_in(dir)
             .map_err(|e| ArchiveError::file("cannot create a temporary file in", dir, e))?;
-        let mut out = BufWriter::with_capacity(crate::copy::BUFFER, temp);
-        fill(&mut out)?;
-        let temp = out
-            .into_inner()
-            .map_err(|e| ArchiveError::write(name, e.into_error()))?;
+        fill(temp.as_file_mut())?;
         let written = temp
             .as_file()
             .metadata()
@@ -89,6 +97,47 @@ impl Sink for DirSink {
         temp.persist(&path)
             .map_err(|e| ArchiveError::file("cannot rename a temporary file to", &path, e.error))?;
         Ok(())
+    }
+}
+
+impl Sink for DirSink {
+    fn put_file(&mut self, name: &str, data: &[u8]) -> Result<(), ArchiveError> {
+        self.put_blob(name, data.len() as u64, &mut |out| {
+            out.write_all(data)
+                .map_err(|e| ArchiveError::write(name, e))
+        })
+    }
+
+    fn put_blob(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        self.put_with(name, size, &mut |file| {
+            let mut out = BufWriter::with_capacity(crate::copy::BUFFER, file);
+            fill(&mut out)?;
+            out.flush().map_err(|e| ArchiveError::write(name, e))
+        })
+    }
+
+    fn put_blob_in_file(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<bool, ArchiveError> {
+        self.put_with(name, size, fill)?;
+        Ok(true)
+    }
+
+    /// Layers are never decompressed into a layout directory: not needed.
+    fn put_measured_blob(
+        &mut self,
+        _name: &str,
+        _fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<Option<u64>, ArchiveError> {
+        Ok(None)
     }
 
     fn link_blob(&mut self, name: &str, path: &Path) -> Result<bool, ArchiveError> {

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
 
@@ -10,18 +11,41 @@ use imgpull_reference::Digest;
 /// A readable blob and the size its source announces for it.
 ///
 /// The writers never trust the announced size blindly: a blob that yields another number of
-/// bytes, or bytes that do not hash to its digest, is an error (and never a corrupt archive
-/// entry).
+/// bytes is an error (and never a corrupt archive entry). Its bytes are hashed and checked
+/// against its digest too, unless its source declared them verified ([`Blob::verified_file`]).
 pub struct Blob<'a> {
-    reader: Box<dyn Read + Send + 'a>,
+    body: Body<'a>,
     size: u64,
 }
 
+enum Body<'a> {
+    /// Bytes the writers hash and check.
+    Unverified(Box<dyn Read + Send + 'a>),
+    /// A file whose content its source verified when it stored it.
+    Verified(File),
+}
+
 impl<'a> Blob<'a> {
-    /// A blob of `size` bytes read from `reader`.
+    /// A blob of `size` bytes read from `reader`; the writers check its digest as they copy it.
     pub fn new(reader: impl Read + Send + 'a, size: u64) -> Self {
         Self {
-            reader: Box::new(reader),
+            body: Body::Unverified(Box::new(reader)),
+            size,
+        }
+    }
+
+    /// A blob of `size` bytes held in `file` (read from its current position), whose content the
+    /// source itself checked against the digest it is opened by. The writers then only check
+    /// its size, and copy it file to file inside the kernel where the output is a file (see
+    /// [`FileOutput`](crate::FileOutput)).
+    ///
+    /// Only a source that verified the bytes and keeps the file from changing may say so: the
+    /// blob cache, which hashes every blob before making it visible and stores it read-only.
+    /// A file that merely claims to be the blob (an archive being read, a directory of
+    /// unchecked files) must be opened with [`Blob::new`].
+    pub fn verified_file(file: File, size: u64) -> Blob<'static> {
+        Blob {
+            body: Body::Verified(file),
             size,
         }
     }
@@ -30,11 +54,27 @@ impl<'a> Blob<'a> {
     pub fn size(&self) -> u64 {
         self.size
     }
+
+    /// Whether the source declared the content verified ([`Blob::verified_file`]).
+    pub fn is_verified(&self) -> bool {
+        matches!(self.body, Body::Verified(_))
+    }
+
+    /// The verified file, for a copy inside the kernel.
+    pub(crate) fn verified(&mut self) -> Option<&mut File> {
+        match &mut self.body {
+            Body::Verified(file) => Some(file),
+            Body::Unverified(_) => None,
+        }
+    }
 }
 
 impl Read for Blob<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.reader.read(buf)
+        match &mut self.body {
+            Body::Unverified(reader) => reader.read(buf),
+            Body::Verified(file) => file.read(buf),
+        }
     }
 }
 
@@ -42,14 +82,16 @@ impl fmt::Debug for Blob<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Blob")
             .field("size", &self.size)
+            .field("verified", &self.is_verified())
             .finish_non_exhaustive()
     }
 }
 
 /// A content-addressed store of blobs that the writers read from.
 ///
-/// The blob cache implements it; [`MemorySource`] holds blobs in memory, and
-/// [`ArchiveReader`](crate::ArchiveReader) serves the blobs of an archive.
+/// The blob cache implements it (serving [`Blob::verified_file`]s); [`MemorySource`] holds blobs
+/// in memory, and [`ArchiveReader`](crate::ArchiveReader) serves the blobs of an archive (whose
+/// digests the writers check).
 pub trait BlobSource {
     /// Opens the blob with this digest, or `Ok(None)` when the source does not have it.
     fn open(&self, digest: &Digest) -> io::Result<Option<Blob<'_>>>;

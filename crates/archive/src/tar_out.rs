@@ -1,11 +1,13 @@
 //! A deterministic tar stream writer: ustar headers, fixed metadata, exact entry sizes.
 
 use std::collections::BTreeSet;
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 
 use tar::{EntryType, Header};
 
 use crate::error::ArchiveError;
+use crate::output::FileOutput;
 
 const BLOCK: usize = 512;
 const FILE_MODE: u32 = 0o644;
@@ -17,19 +19,40 @@ const DIR_MODE: u32 = 0o755;
 /// Parent directories get their own entries, emitted once before their first child. Once an
 /// entry failed half-written, every later call fails too, so that a caller that carries on after
 /// an error cannot finish a corrupt archive.
+///
+/// Built with [`TarWriter::on_file`], it also writes entries straight into the output's file:
+/// blobs copied file to file, and entries whose size is known only once written (their header
+/// is written after them, in its place). The bytes are the same either way.
 pub(crate) struct TarWriter<W: Write> {
     out: W,
+    /// How to reach the output's file, when it is one.
+    file: Option<FileAccess<W>>,
     dirs: BTreeSet<String>,
     /// The entry whose writing failed, if any.
     broken: Option<String>,
 }
 
+/// [`FileOutput::file`] of the output type.
+type FileAccess<W> = fn(&mut W) -> io::Result<Option<&mut File>>;
+
 impl<W: Write> TarWriter<W> {
     pub(crate) fn new(out: W) -> Self {
         Self {
             out,
+            file: None,
             dirs: BTreeSet::new(),
             broken: None,
+        }
+    }
+
+    /// A writer that also writes into the output's file directly.
+    pub(crate) fn on_file(out: W) -> Self
+    where
+        W: FileOutput,
+    {
+        Self {
+            file: Some(<W as FileOutput>::file),
+            ..Self::new(out)
         }
     }
 
@@ -56,6 +79,107 @@ impl<W: Write> TarWriter<W> {
             self.broken = Some(name.to_owned());
         }
         written
+    }
+
+    /// Writes a regular file entry of `size` bytes that `fill` writes straight into the output's
+    /// file (from its current position, which it must leave at the entry's end). `Ok(false)`,
+    /// with nothing written, when the output is not a file.
+    pub(crate) fn file_entry(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<bool, ArchiveError> {
+        self.check_intact(name)?;
+        let written = self.write_file_entry(name, Some(size), &mut |file| {
+            let start = position(file, name)?;
+            fill(file)?;
+            let written = position(file, name)? - start;
+            if written == size {
+                Ok(size)
+            } else {
+                Err(ArchiveError::write(
+                    name,
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("wrote {written} bytes instead of the entry size {size}"),
+                    ),
+                ))
+            }
+        });
+        if written.is_err() {
+            self.broken = Some(name.to_owned());
+        }
+        written.map(|done| done.is_some())
+    }
+
+    /// Writes a regular file entry whose content `fill` writes and whose size is known only
+    /// once written: the header is written after the content, in its place, so this needs the
+    /// output's file. Returns the size, or `Ok(None)`, with nothing written, when the output
+    /// is not a file.
+    pub(crate) fn measured_entry(
+        &mut self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<Option<u64>, ArchiveError> {
+        self.check_intact(name)?;
+        let written = self.write_file_entry(name, None, &mut |file| {
+            let start = position(file, name)?;
+            let mut out = BufWriter::with_capacity(crate::copy::BUFFER, &mut *file);
+            fill(&mut out)?;
+            out.flush().map_err(|e| ArchiveError::write(name, e))?;
+            drop(out);
+            Ok(position(file, name)? - start)
+        });
+        if written.is_err() {
+            self.broken = Some(name.to_owned());
+        }
+        written
+    }
+
+    /// The entry at the output file's position: parents, header (`size`, or, when `None`,
+    /// a placeholder rewritten once `fill` returned the size), content, padding.
+    fn write_file_entry(
+        &mut self,
+        name: &str,
+        size: Option<u64>,
+        fill: &mut dyn FnMut(&mut File) -> Result<u64, ArchiveError>,
+    ) -> Result<Option<u64>, ArchiveError> {
+        let Some(file_of) = self.file else {
+            return Ok(None);
+        };
+        // Checked before anything is written, so that the caller can fall back.
+        if file_of(&mut self.out)
+            .map_err(|e| ArchiveError::write(name, e))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        self.parents(name)?;
+        let header_bytes = match size {
+            Some(size) => *header(name, size, EntryType::Regular, FILE_MODE)?.as_bytes(),
+            None => [0; BLOCK],
+        };
+        self.out
+            .write_all(&header_bytes)
+            .map_err(|e| ArchiveError::write(name, e))?;
+        let file = file_of(&mut self.out)
+            .map_err(|e| ArchiveError::write(name, e))?
+            .ok_or_else(|| {
+                ArchiveError::write(name, io::Error::other("the output stopped being a file"))
+            })?;
+        let header_at = position(file, name)? - BLOCK as u64;
+        let written = fill(file)?;
+        if size.is_none() {
+            let header = header(name, written, EntryType::Regular, FILE_MODE)?;
+            let end = header_at + BLOCK as u64 + written;
+            file.seek(SeekFrom::Start(header_at))
+                .and_then(|_| file.write_all(header.as_bytes()))
+                .and_then(|()| file.seek(SeekFrom::Start(end)))
+                .map_err(|e| ArchiveError::write(name, e))?;
+        }
+        self.pad(name, written)?;
+        Ok(Some(written))
     }
 
     fn write_entry(
@@ -131,6 +255,12 @@ impl<W: Write> TarWriter<W> {
         }
         Ok(())
     }
+}
+
+/// The position of `file`, which the direct writes advance.
+fn position(file: &mut File, name: &str) -> Result<u64, ArchiveError> {
+    file.stream_position()
+        .map_err(|e| ArchiveError::write(name, e))
 }
 
 fn header(name: &str, size: u64, kind: EntryType, mode: u32) -> Result<Header, ArchiveError> {

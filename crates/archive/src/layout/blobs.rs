@@ -1,5 +1,5 @@
-//! Verified blob copies: each blob's size and digest are checked while it is written, and an
-//! inflated layer's diff_id in both of its passes.
+//! Verified blob copies: each blob's size is checked while it is written, and its digest too
+//! unless its source verified it; an inflated layer's diff_id is checked in every pass.
 
 use std::io::{Read, Write};
 
@@ -8,7 +8,9 @@ use imgpull_reference::{Descriptor, Digest, Hasher};
 
 use super::{LayoutBuilder, Sink};
 use crate::compression::Compression;
-use crate::copy::{HashingReader, copy_exact, hash_to_end};
+use crate::copy::{
+    CopyError, CountingReader, HashingReader, copy_exact, copy_file_exact, copy_hashed,
+};
 use crate::error::ArchiveError;
 use crate::json::{MAX_DOCUMENT, blob_path};
 use crate::source::{Blob, BlobSource};
@@ -87,16 +89,19 @@ impl<S: Sink> LayoutBuilder<S> {
         };
         if self.written.contains_key(digest) {
             // Written before without the check: check it now without writing it again.
-            inflate_pass(blob, layer, Compression::Gzip, diff_id, None)?;
+            inflate_pass(&mut blob, layer, Compression::Gzip, diff_id, Pass::Measure)?;
         } else {
             let name = blob_path(digest);
+            let verified = blob.is_verified();
             self.sink.put_blob(&name, layer.size, &mut |out| {
-                let mut hasher = digest.algorithm().hasher();
+                let mut hasher = (!verified).then(|| digest.algorithm().hasher());
                 let mut tee = GzipTee::new(out, diff_id.algorithm().hasher());
-                copy_exact(&mut blob, &mut tee, layer.size, &mut hasher).map_err(|e| {
+                copy_exact(&mut blob, &mut tee, layer.size, hasher.as_mut()).map_err(|e| {
                     e.into_archive_error(digest, layer.size, &name, |e| read_error(digest, e))
                 })?;
-                check_digest(digest, hasher.finish(), "layer")?;
+                if let Some(hasher) = hasher {
+                    check_digest(digest, hasher.finish(), "layer")?;
+                }
                 let actual = tee.finish().map_err(|source| ArchiveError::Decompress {
                     layer: digest.clone(),
                     compression: Compression::Gzip.name(),
@@ -114,7 +119,8 @@ impl<S: Sink> LayoutBuilder<S> {
         Ok(true)
     }
 
-    /// Copies `blob`, checking its size and digest against `descriptor`.
+    /// Copies `blob`, checking its size against `descriptor`, and its digest unless its source
+    /// verified it; a verified blob is copied file to file where the sink writes into a file.
     pub(super) fn copy_blob(
         &mut self,
         mut blob: Blob<'_>,
@@ -122,28 +128,42 @@ impl<S: Sink> LayoutBuilder<S> {
         what: &str,
     ) -> Result<(), ArchiveError> {
         let digest = &descriptor.digest;
-        if blob.size() != descriptor.size {
+        let size = descriptor.size;
+        if blob.size() != size {
             return Err(ArchiveError::SizeMismatch {
                 digest: digest.clone(),
-                expected: descriptor.size,
+                expected: size,
                 actual: blob.size(),
             });
         }
         let name = blob_path(digest);
-        self.sink.put_blob(&name, descriptor.size, &mut |out| {
-            let mut hasher = digest.algorithm().hasher();
-            copy_exact(&mut blob, out, descriptor.size, &mut hasher).map_err(|e| {
-                e.into_archive_error(digest, descriptor.size, &name, |e| read_error(digest, e))
+        let copy_error =
+            |e: CopyError| e.into_archive_error(digest, size, &name, |e| read_error(digest, e));
+        if let Some(file) = blob.verified() {
+            let in_file = self.sink.put_blob_in_file(&name, size, &mut |out| {
+                copy_file_exact(file, out, size).map_err(copy_error)
             })?;
-            check_digest(digest, hasher.finish(), what)
-        })?;
-        self.written.insert(digest.clone(), descriptor.size);
+            if !in_file {
+                self.sink.put_blob(&name, size, &mut |out| {
+                    copy_exact(file, out, size, None).map_err(copy_error)
+                })?;
+            }
+        } else {
+            self.sink.put_blob(&name, size, &mut |out| {
+                let mut hasher = digest.algorithm().hasher();
+                copy_exact(&mut blob, out, size, Some(&mut hasher)).map_err(copy_error)?;
+                check_digest(digest, hasher.finish(), what)
+            })?;
+        }
+        self.written.insert(digest.clone(), size);
         Ok(())
     }
 
-    /// Writes the decompressed content of `layer` as the blob `diff_id`, in two passes: the first
-    /// measures the size the tar header needs and checks the diff_id before anything is
-    /// written; the second writes, checking again. `Ok(None)` when the source lacks the layer.
+    /// Writes the decompressed content of `layer` as the blob `diff_id`. Where the sink can
+    /// write a blob's size after its content, in one pass, checking the diff_id (a bad layer
+    /// then fails the sink, which refuses to go on). Otherwise in two: the first measures the
+    /// size the tar header needs and checks the diff_id before anything is written; the second
+    /// writes, checking again. `Ok(None)` when the source lacks the layer.
     pub(super) fn inflated_blob(
         &mut self,
         source: &dyn BlobSource,
@@ -151,53 +171,97 @@ impl<S: Sink> LayoutBuilder<S> {
         compression: Compression,
         diff_id: &Digest,
     ) -> Result<Option<u64>, ArchiveError> {
-        let Some(blob) = open_sized(source, layer)? else {
+        let Some(mut blob) = open_sized(source, layer)? else {
             return Ok(None);
         };
-        let size = inflate_pass(blob, layer, compression, diff_id, None)?;
         let name = blob_path(diff_id);
-        self.sink.put_blob(&name, size, &mut |out| {
-            let blob = open_sized(source, layer)?.ok_or_else(|| ArchiveError::MissingBlob {
-                digest: layer.digest.clone(),
-            })?;
-            inflate_pass(blob, layer, compression, diff_id, Some((out, size, &name))).map(drop)
+        let measured = self.sink.put_measured_blob(&name, &mut |out| {
+            let pass = Pass::Unsized { out, name: &name };
+            inflate_pass(&mut blob, layer, compression, diff_id, pass).map(drop)
         })?;
+        let size = if let Some(size) = measured {
+            size
+        } else {
+            let size = inflate_pass(&mut blob, layer, compression, diff_id, Pass::Measure)?;
+            self.sink.put_blob(&name, size, &mut |out| {
+                let mut blob =
+                    open_sized(source, layer)?.ok_or_else(|| ArchiveError::MissingBlob {
+                        digest: layer.digest.clone(),
+                    })?;
+                let pass = Pass::Sized {
+                    out,
+                    size,
+                    name: &name,
+                };
+                inflate_pass(&mut blob, layer, compression, diff_id, pass).map(drop)
+            })?;
+            size
+        };
         self.written.insert(diff_id.clone(), size);
         Ok(Some(size))
     }
 }
 
-/// One pass over a compressed layer: decompresses it, checks the compressed blob's size and
-/// digest and the diff_id, and writes the uncompressed bytes to `out` (with its expected size and
-/// name) when given. Returns the uncompressed size.
+/// What a pass over a compressed layer does with the uncompressed bytes.
+enum Pass<'o> {
+    /// Only hashes them.
+    Measure,
+    /// Writes them to `out`, where exactly `size` are expected (as entry `name`).
+    Sized {
+        out: &'o mut dyn Write,
+        size: u64,
+        name: &'o str,
+    },
+    /// Writes them to `out`, however many there are (as entry `name`).
+    Unsized {
+        out: &'o mut dyn Write,
+        name: &'o str,
+    },
+}
+
+/// One pass over a compressed layer: decompresses it, checks the compressed blob's size (and its
+/// digest, unless its source verified it) and the diff_id, and does what `pass` says with the
+/// uncompressed bytes. Returns the uncompressed size.
 fn inflate_pass(
-    blob: Blob<'_>,
+    blob: &mut Blob<'_>,
     layer: &Descriptor,
     compression: Compression,
     diff_id: &Digest,
-    out: Option<(&mut dyn Write, u64, &str)>,
+    pass: Pass<'_>,
 ) -> Result<u64, ArchiveError> {
     let digest = &layer.digest;
-    let mut compressed =
-        HashingReader::new(blob.take(layer.size.saturating_add(1)), digest.algorithm());
+    let verified = blob.is_verified();
+    let compressed = Read::take(blob, layer.size.saturating_add(1));
     let decompress_error = |source| ArchiveError::Decompress {
         layer: digest.clone(),
         compression: compression.name(),
         source,
     };
-    let (size, actual) = {
-        let mut decoder = compression.decoder(&mut compressed);
-        match out {
-            None => hash_to_end(&mut decoder, diff_id.algorithm()).map_err(decompress_error)?,
-            Some((out, size, name)) => {
-                let mut hasher = diff_id.algorithm().hasher();
-                copy_exact(&mut decoder, out, size, &mut hasher)
+    let inflate = |compressed: &mut dyn Read| -> Result<(u64, Digest), ArchiveError> {
+        let mut decoder = compression.decoder(compressed);
+        let mut hasher = diff_id.algorithm().hasher();
+        let size = match pass {
+            Pass::Measure => std::io::copy(&mut decoder, &mut hasher).map_err(decompress_error)?,
+            Pass::Sized { out, size, name } => {
+                copy_exact(&mut decoder, out, size, Some(&mut hasher))
                     .map_err(|e| e.into_archive_error(diff_id, size, name, decompress_error))?;
-                (size, hasher.finish())
+                size
             }
-        }
+            Pass::Unsized { out, name } => copy_hashed(&mut decoder, out, &mut hasher)
+                .map_err(|e| e.into_archive_error(diff_id, 0, name, decompress_error))?,
+        };
+        Ok((size, hasher.finish()))
     };
-    let (compressed_size, compressed_digest) = compressed.finish();
+    let (compressed_size, compressed_digest, (size, actual)) = if verified {
+        let mut counting = CountingReader::new(compressed);
+        let inflated = inflate(&mut counting)?;
+        (counting.count(), None, inflated)
+    } else {
+        let mut hashing = HashingReader::new(compressed, digest.algorithm());
+        let inflated = inflate(&mut hashing)?;
+        let (count, digest) = hashing.finish();
+        (count, Some(digest), inflated)
+    };
     if compressed_size != layer.size {
         return Err(ArchiveError::SizeMismatch {
             digest: digest.clone(),
@@ -205,7 +269,9 @@ fn inflate_pass(
             actual: compressed_size,
         });
     }
-    check_digest(digest, compressed_digest, "layer")?;
+    if let Some(compressed_digest) = compressed_digest {
+        check_digest(digest, compressed_digest, "layer")?;
+    }
     if actual != *diff_id {
         return Err(ArchiveError::DiffIdMismatch {
             layer: digest.clone(),

@@ -9,6 +9,7 @@ mod blobs;
 mod rewrite;
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
@@ -39,6 +40,26 @@ pub(crate) trait Sink {
         size: u64,
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
     ) -> Result<(), ArchiveError>;
+
+    /// Writes the blob at `name`, of `size` bytes, whose content `fill` writes straight into
+    /// the output file (from its position, leaving it at the blob's end), so that a verified
+    /// blob can be copied file to file in the kernel; `Ok(false)`, with nothing written, when
+    /// this sink does not write into a file.
+    fn put_blob_in_file(
+        &mut self,
+        name: &str,
+        size: u64,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<bool, ArchiveError>;
+
+    /// Writes the blob at `name` whose content `fill` writes and whose size is known only
+    /// afterwards (a layer being decompressed); returns that size, or `Ok(None)`, with
+    /// nothing written, when this sink needs sizes in advance.
+    fn put_measured_blob(
+        &mut self,
+        name: &str,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
+    ) -> Result<Option<u64>, ArchiveError>;
 
     /// Puts the file at `path`, which holds exactly the blob, at `name` without copying (a hard
     /// link); `Ok(false)` when this sink cannot.

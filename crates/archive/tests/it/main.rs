@@ -6,6 +6,7 @@
 mod common;
 mod docker_archive;
 mod e2e_skopeo;
+mod file_output;
 mod golden;
 mod oci;
 mod output;

@@ -3,12 +3,13 @@
 //! name from silently replacing a different image.
 
 use std::collections::BTreeSet;
+use std::fs::File;
 use std::io::{self, BufWriter, Stdout, Write};
 use std::path::{Path, PathBuf};
 
 use imgpull_archive::{
     ArchiveImage, ArchiveReader, AtomicFile, BlobSource, DockerArchiveOptions, DockerArchiveWriter,
-    GzipWriter, OciArchiveWriter, OciLayoutWriter, WrittenImage,
+    FileOutput, GzipWriter, OciArchiveWriter, OciLayoutWriter, WrittenImage,
 };
 use imgpull_reference::Reference;
 
@@ -86,13 +87,13 @@ pub fn write_archive(
             let options = DockerArchiveOptions {
                 uncompressed_layers: job.uncompressed_layers,
             };
-            let mut writer = DockerArchiveWriter::new(Sink::open(job, cancel)?, options);
+            let mut writer = DockerArchiveWriter::for_file(Sink::open(job, cancel)?, options);
             let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             writer.finish()?.finish(cancel)?;
             Ok(written)
         }
         (Format::OciArchive, _) => {
-            let mut writer = OciArchiveWriter::new(Sink::open(job, cancel)?);
+            let mut writer = OciArchiveWriter::for_file(Sink::open(job, cancel)?);
             let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             writer.finish()?.finish(cancel)?;
             Ok(written)
@@ -131,9 +132,16 @@ fn add_all(
     Ok(written)
 }
 
-/// The byte sink of a tar archive: cancellable, optionally gzip-compressed, into a file that
-/// appears only when complete, or into stdout.
-struct Sink(CancelWriter<Compressed>);
+/// The byte sink of a tar archive: cancellable, into a file that appears only when complete
+/// (which the archive writer may also write to directly: blobs copied file to file, layers
+/// inflated in one pass), or through gzip or into stdout.
+enum Sink {
+    /// A plain tar file. Every write and every direct use of the file looks at the
+    /// cancellation flag first, as [`CancelWriter`] does for the streams.
+    File { file: AtomicFile, cancel: Cancel },
+    /// Compressed, or standard output.
+    Stream(CancelWriter<Compressed>),
+}
 
 enum Compressed {
     Plain(Target),
@@ -148,6 +156,12 @@ enum Target {
 impl Sink {
     fn open(job: &ArchiveJob, cancel: &Cancel) -> Result<Self, CliError> {
         let target = match &job.destination {
+            Destination::Path(path) if !job.gzip => {
+                return Ok(Self::File {
+                    file: AtomicFile::create(path)?,
+                    cancel: cancel.clone(),
+                });
+            }
             Destination::Path(path) => Target::File(AtomicFile::create(path)?),
             Destination::Stdout => {
                 Target::Stdout(BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()))
@@ -158,14 +172,17 @@ impl Sink {
         } else {
             Compressed::Plain(target)
         };
-        Ok(Self(CancelWriter::new(compressed, cancel.clone())))
+        Ok(Self::Stream(CancelWriter::new(compressed, cancel.clone())))
     }
 
     /// Ends the gzip stream and renames the file into place, unless a signal came first.
     fn finish(self, cancel: &Cancel) -> Result<(), CliError> {
-        let target = match self.0.into_inner() {
-            Compressed::Plain(target) => target,
-            Compressed::Gzip(gzip) => gzip.finish()?,
+        let target = match self {
+            Self::File { file, .. } => Target::File(file),
+            Self::Stream(stream) => match stream.into_inner() {
+                Compressed::Plain(target) => target,
+                Compressed::Gzip(gzip) => gzip.finish()?,
+            },
         };
         if cancel.is_cancelled() {
             return Err(CliError::Interrupted);
@@ -184,17 +201,56 @@ impl Sink {
     }
 }
 
+/// The error of a write after a signal.
+fn cancelled(cancel: &Cancel) -> io::Result<()> {
+    if cancel.is_cancelled() {
+        Err(io::Error::other("cancelled by signal"))
+    } else {
+        Ok(())
+    }
+}
+
 impl Write for Sink {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
+        match self {
+            Self::File { file, cancel } => {
+                cancelled(cancel)?;
+                file.write(buf)
+            }
+            Self::Stream(stream) => stream.write(buf),
+        }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
+        match self {
+            Self::File { file, cancel } => {
+                cancelled(cancel)?;
+                file.write_all(buf)
+            }
+            Self::Stream(stream) => stream.write_all(buf),
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
+        match self {
+            Self::File { file, cancel } => {
+                cancelled(cancel)?;
+                file.flush()
+            }
+            Self::Stream(stream) => stream.flush(),
+        }
+    }
+}
+
+impl FileOutput for Sink {
+    fn file(&mut self) -> io::Result<Option<&mut File>> {
+        match self {
+            Self::File { file, cancel } => {
+                cancelled(cancel)?;
+                file.file()
+            }
+            Self::Stream(_) => Ok(None),
+        }
     }
 }
 
@@ -320,5 +376,38 @@ mod tests {
         let error = check_existing(&other, &wanted, false).expect_err("not an archive");
         assert!(matches!(error, CliError::OutputExists { .. }));
         assert!(check_existing(&other, &wanted, true).is_ok());
+    }
+
+    fn job(destination: Destination, gzip: bool) -> ArchiveJob {
+        ArchiveJob {
+            destination,
+            format: Format::Docker,
+            gzip,
+            uncompressed_layers: false,
+            replace_layout: false,
+            images: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_plain_tar_file_is_written_directly_and_a_signal_stops_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cancel = Cancel::default();
+        let gzip = job(Destination::Path(dir.path().join("a.tar.gz")), true);
+        let mut sink = Sink::open(&gzip, &cancel).expect("sink");
+        assert!(sink.file().expect("no error").is_none(), "compressed");
+        drop(sink);
+
+        let plain = job(Destination::Path(dir.path().join("a.tar")), false);
+        let mut sink = Sink::open(&plain, &cancel).expect("sink");
+        sink.write_all(b"head").expect("write");
+        let file = sink.file().expect("no error").expect("a file");
+        file.write_all(b" direct").expect("direct write");
+        cancel.cancel();
+        assert!(sink.file().is_err(), "no direct write after a signal");
+        assert!(sink.write_all(b"more").is_err(), "no write after a signal");
+        assert!(matches!(sink.finish(&cancel), Err(CliError::Interrupted)));
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("dir").collect();
+        assert!(left.is_empty(), "nothing is left behind: {left:?}");
     }
 }
