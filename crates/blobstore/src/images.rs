@@ -6,11 +6,20 @@
 //! full canonical name, which identifies the entry). A tag names one image at a time: recording
 //! `alpine:latest` after `nginx:latest` moves the `latest` ref name to alpine, while nginx's
 //! entry stays (found by its full name).
+//!
+//! OCI tools look only for OCI media types in `index.json` (skopeo's `oci:` transport does
+//! not find a Docker schema 2 manifest or manifest list there). So a Docker manifest is
+//! recorded through an OCI copy of it: the same config and layer blobs, OCI media types
+//! (as `skopeo copy` to an OCI layout writes it), stored next to the registry's original.
+//! The entry names the original in [`SOURCE_DIGEST_ANNOTATION`], since its digest is the
+//! image's identity in the registry, and keeps it referenced. A Docker manifest list
+//! becomes an OCI index whose stored children are OCI copies too.
 
 use std::collections::BTreeSet;
 
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{BlobstoreError, Result};
 use crate::fsutil;
@@ -24,6 +33,13 @@ pub const REF_NAME_ANNOTATION: &str = media_types::REF_NAME_ANNOTATION;
 /// containerd's annotation with the full image name (`docker.io/library/nginx:latest`):
 /// [`media_types::CONTAINERD_IMAGE_NAME_ANNOTATION`].
 pub const IMAGE_NAME_ANNOTATION: &str = media_types::CONTAINERD_IMAGE_NAME_ANNOTATION;
+
+/// The annotation of an `index.json` entry that records an OCI copy: the digest of the
+/// manifest (or index) as the registry served it.
+pub const SOURCE_DIGEST_ANNOTATION: &str = "io.imgpull.source.digest";
+
+/// The annotation that goes with [`SOURCE_DIGEST_ANNOTATION`]: the original's media type.
+pub const SOURCE_MEDIA_TYPE_ANNOTATION: &str = "io.imgpull.source.media-type";
 
 /// Nested manifests deeper than this are not followed (real images nest at most two levels).
 const MAX_DEPTH: usize = 8;
@@ -41,8 +57,20 @@ pub struct ImageRecord {
     pub name: Option<String>,
     /// The OCI ref name (`org.opencontainers.image.ref.name`), if the entry has one.
     pub ref_name: Option<String>,
-    /// The manifest (or index) descriptor.
+    /// The manifest (or index) descriptor that `index.json` holds: what OCI tools read.
     pub manifest: Descriptor,
+    /// The manifest as the registry served it, when `manifest` is an OCI copy of it (a
+    /// Docker schema 2 manifest or manifest list); its digest is the image's identity in
+    /// the registry.
+    pub source: Option<Descriptor>,
+}
+
+impl ImageRecord {
+    /// The manifest as the registry served it: [`ImageRecord::source`] when the entry is an
+    /// OCI copy, else [`ImageRecord::manifest`].
+    pub fn registry_manifest(&self) -> &Descriptor {
+        self.source.as_ref().unwrap_or(&self.manifest)
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -74,6 +102,14 @@ impl Store {
     /// or an index, already stored): the entry with the same full name is replaced, and the
     /// tag's ref name is taken from any other entry that had it.
     ///
+    /// Record the manifest of the platform pulled (with its `platform` set) rather than the
+    /// index it came from, unless every platform's manifest and blobs are stored: OCI tools
+    /// resolve an index to their host's platform.
+    ///
+    /// A Docker schema 2 manifest or manifest list is recorded through an OCI copy, stored
+    /// here (see the [module documentation](self)); the entry's [`ImageRecord::source`] is
+    /// `manifest`.
+    ///
     /// The manifest must be stored first ([`BlobstoreError::NotFound`] otherwise), so that
     /// `index.json` never points at a missing blob.
     pub fn record_image(&self, reference: &Reference, manifest: &Descriptor) -> Result<()> {
@@ -84,7 +120,7 @@ impl Store {
         }
         let name = reference.canonical();
         let tag = reference.tag_or_default().map(str::to_owned);
-        let mut entry = manifest.clone();
+        let mut entry = self.oci_copy(manifest, 0)?;
         entry
             .annotations
             .insert(IMAGE_NAME_ANNOTATION.to_owned(), name.clone());
@@ -100,7 +136,7 @@ impl Store {
                 .manifests
                 .retain(|d| match d.annotations.get(IMAGE_NAME_ANNOTATION) {
                     Some(other) => *other != name,
-                    None => d.digest != manifest.digest,
+                    None => d.digest != manifest.digest && d.digest != entry.digest,
                 });
             if let Some(tag) = &tag {
                 for other in &mut index.manifests {
@@ -134,9 +170,103 @@ impl Store {
             .map(|manifest| ImageRecord {
                 name: manifest.annotations.get(IMAGE_NAME_ANNOTATION).cloned(),
                 ref_name: manifest.annotations.get(REF_NAME_ANNOTATION).cloned(),
+                source: self.source_of(&manifest),
                 manifest,
             })
             .collect())
+    }
+
+    /// The registry's original named by an entry's [`SOURCE_DIGEST_ANNOTATION`], if any.
+    fn source_of(&self, entry: &Descriptor) -> Option<Descriptor> {
+        let digest = Digest::parse(entry.annotations.get(SOURCE_DIGEST_ANNOTATION)?).ok()?;
+        let media_type = entry
+            .annotations
+            .get(SOURCE_MEDIA_TYPE_ANNOTATION)
+            .cloned()
+            .unwrap_or_default();
+        let size = self.size(&digest).unwrap_or(0);
+        let mut source = Descriptor::new(media_type, digest, size);
+        source.platform.clone_from(&entry.platform);
+        Some(source)
+    }
+
+    /// The descriptor to record for `manifest` in `index.json`: `manifest` itself when it is
+    /// an OCI one; else an OCI copy of it, stored, annotated with the original's digest and
+    /// media type when `depth` is 0 (the entry itself, not a child of an index).
+    fn oci_copy(&self, manifest: &Descriptor, depth: usize) -> Result<Descriptor> {
+        let media_type = media_types::essence(&manifest.media_type);
+        let is_list = media_type == media_types::DOCKER_MANIFEST_LIST;
+        if (!is_list && media_type != media_types::DOCKER_MANIFEST_V2) || depth >= MAX_DEPTH {
+            return Ok(manifest.clone());
+        }
+        let Some(original) = self.read_document(&manifest.digest)? else {
+            return Ok(manifest.clone());
+        };
+        let json_error = |source| BlobstoreError::Json {
+            path: self.path(&manifest.digest),
+            source,
+        };
+        let mut document: Value = serde_json::from_slice(&original).map_err(json_error)?;
+        let oci_type = if is_list {
+            let children: Children =
+                serde_json::from_value(document.clone()).map_err(json_error)?;
+            let entries = document.get_mut("manifests").and_then(Value::as_array_mut);
+            for (entry, child) in entries.into_iter().flatten().zip(&children.manifests) {
+                if self.contains(&child.digest) {
+                    let copy = self.oci_copy(child, depth + 1)?;
+                    if let Some(entry) = entry.as_object_mut() {
+                        entry.insert("mediaType".into(), copy.media_type.into());
+                        entry.insert("digest".into(), copy.digest.to_string().into());
+                        entry.insert("size".into(), copy.size.into());
+                    }
+                }
+            }
+            media_types::OCI_IMAGE_INDEX
+        } else {
+            if let Some(config) = document.get_mut("config") {
+                set_media_type(config, media_types::OCI_IMAGE_CONFIG);
+            }
+            let layers = document.get_mut("layers").and_then(Value::as_array_mut);
+            for layer in layers.into_iter().flatten() {
+                let oci = layer
+                    .get("mediaType")
+                    .and_then(Value::as_str)
+                    .map(|t| oci_layer_type(t).to_owned());
+                if let Some(oci) = oci {
+                    set_media_type(layer, &oci);
+                }
+            }
+            media_types::OCI_IMAGE_MANIFEST
+        };
+        set_media_type(&mut document, oci_type);
+        let bytes = serde_json::to_vec_pretty(&document).map_err(json_error)?;
+        let digest = Digest::sha256(&bytes);
+        self.put(&digest, &bytes)?;
+        let mut copy = manifest.clone();
+        oci_type.clone_into(&mut copy.media_type);
+        copy.digest = digest;
+        copy.size = bytes.len() as u64;
+        if depth == 0 {
+            copy.annotations.insert(
+                SOURCE_DIGEST_ANNOTATION.to_owned(),
+                manifest.digest.to_string(),
+            );
+            copy.annotations
+                .insert(SOURCE_MEDIA_TYPE_ANNOTATION.to_owned(), media_type);
+        }
+        Ok(copy)
+    }
+
+    /// A stored manifest or index, read whole; `None` when it is larger than
+    /// [`MAX_MANIFEST_BYTES`] (no registry serves such a manifest; it is left as it is).
+    fn read_document(&self, digest: &Digest) -> Result<Option<Vec<u8>>> {
+        if self.size(digest)? > MAX_MANIFEST_BYTES {
+            return Ok(None);
+        }
+        let path = self.path(digest);
+        std::fs::read(&path)
+            .map(Some)
+            .map_err(BlobstoreError::io("read", path))
     }
 
     /// Every stored blob that a recorded image references (manifests, nested manifests,
@@ -144,7 +274,7 @@ impl Store {
     pub(crate) fn referenced_blobs(&self) -> Result<Walk> {
         let mut walk = Walk::default();
         for descriptor in read_index(self.layout())?.manifests {
-            walk_descriptor(self, &descriptor, true, 0, &mut walk)?;
+            walk_entry(self, &descriptor, &mut walk)?;
         }
         Ok(walk)
     }
@@ -158,7 +288,7 @@ impl Store {
         update_index(self.layout(), |index| {
             index.manifests.retain(|d| {
                 let mut walk = Walk::default();
-                match walk_descriptor(self, d, true, 0, &mut walk) {
+                match walk_entry(self, d, &mut walk) {
                     Ok(()) if walk.missing.is_empty() => true,
                     Ok(()) => {
                         dropped.push(
@@ -208,6 +338,17 @@ struct Children {
     manifests: Vec<Descriptor>,
 }
 
+/// Adds an `index.json` entry and what it references to `walk`: its manifest, required, and
+/// the registry's original of an OCI copy, kept when stored (not required: the copy is a
+/// complete image without it).
+fn walk_entry(store: &Store, entry: &Descriptor, walk: &mut Walk) -> Result<()> {
+    walk_descriptor(store, entry, true, 0, walk)?;
+    if let Some(source) = store.source_of(entry) {
+        walk_descriptor(store, &source, false, 0, walk)?;
+    }
+    Ok(())
+}
+
 /// Adds `descriptor` and what it references to `walk`. Required blobs that are missing go to
 /// `walk.missing`; the children of an index are optional (a cache holds the platforms pulled,
 /// not all of them), and so are foreign layers (those with `urls`).
@@ -249,6 +390,26 @@ fn walk_descriptor(
         walk_descriptor(store, manifest, false, depth + 1, walk)?;
     }
     Ok(())
+}
+
+/// Sets the `mediaType` of a JSON object (anything else is left alone).
+fn set_media_type(object: &mut Value, media_type: &str) {
+    if let Some(object) = object.as_object_mut() {
+        object.insert("mediaType".to_owned(), media_type.into());
+    }
+}
+
+/// The OCI media type of a Docker layer media type, as `skopeo copy` to an OCI layout maps
+/// them; other types are kept.
+fn oci_layer_type(media_type: &str) -> &str {
+    match media_type {
+        media_types::DOCKER_LAYER_TAR_GZIP => media_types::OCI_LAYER_TAR_GZIP,
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP => {
+            media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP
+        }
+        media_types::DOCKER_LAYER_TAR => media_types::OCI_LAYER_TAR,
+        other => other,
+    }
 }
 
 /// Writes an empty `index.json` if there is none. The caller holds the index lock.

@@ -6,21 +6,10 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
-use common::{TestImage, legacy_docker_tar, raw_tar, skopeo_available};
+use common::{TestImage, legacy_docker_tar, raw_tar, skopeo, skopeo_available};
 use imgpull_blobstore::{BlobstoreError, ErrorKind, Store};
 use imgpull_reference::{Digest, Reference};
-
-fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// `skopeo inspect oci:DIR:REF` succeeds and names `manifest`.
 fn assert_skopeo_inspects(dir: &Path, reference: &str, manifest: &Digest) {

@@ -25,7 +25,7 @@ impl Blob {
     }
 }
 
-/// An OCI image: gzip layers, config, manifest.
+/// An image: gzip layers, config, manifest (OCI, or Docker schema 2).
 #[derive(Debug, Clone)]
 pub struct TestImage {
     pub layers: Vec<Blob>,
@@ -35,35 +35,57 @@ pub struct TestImage {
 }
 
 impl TestImage {
-    /// An image with one layer per entry of `layer_files`, each a tar holding that file.
+    /// An OCI linux/amd64 image with one layer per entry of `layer_files`, each a tar
+    /// holding that file.
     pub fn new(layer_files: &[(&str, &[u8])]) -> Self {
+        Self::build(
+            "amd64",
+            layer_files,
+            [
+                media_types::OCI_IMAGE_MANIFEST,
+                media_types::OCI_IMAGE_CONFIG,
+                media_types::OCI_LAYER_TAR_GZIP,
+            ],
+        )
+    }
+
+    /// A Docker schema 2 linux image for `architecture`, like [`TestImage::new`].
+    pub fn docker(architecture: &str, layer_files: &[(&str, &[u8])]) -> Self {
+        Self::build(
+            architecture,
+            layer_files,
+            [
+                media_types::DOCKER_MANIFEST_V2,
+                media_types::DOCKER_CONTAINER_CONFIG,
+                media_types::DOCKER_LAYER_TAR_GZIP,
+            ],
+        )
+    }
+
+    /// `[manifest, config, layer]` are the media types.
+    fn build(architecture: &str, layer_files: &[(&str, &[u8])], types: [&str; 3]) -> Self {
+        let [manifest_type, config_type, layer_type] = types;
         let mut layers = Vec::new();
         let mut diff_ids = Vec::new();
         for (name, content) in layer_files {
             let tar = tar_of(&[(name, content)]);
             diff_ids.push(Digest::sha256(&tar));
-            layers.push(Blob::new(media_types::OCI_LAYER_TAR_GZIP, gzip(&tar)));
+            layers.push(Blob::new(layer_type, gzip(&tar)));
         }
         let config = serde_json::json!({
-            "architecture": "amd64",
+            "architecture": architecture,
             "os": "linux",
             "config": {},
             "rootfs": {"type": "layers", "diff_ids": diff_ids},
         });
-        let config = Blob::new(
-            media_types::OCI_IMAGE_CONFIG,
-            serde_json::to_vec(&config).unwrap(),
-        );
+        let config = Blob::new(config_type, serde_json::to_vec(&config).unwrap());
         let manifest = serde_json::json!({
             "schemaVersion": 2,
-            "mediaType": media_types::OCI_IMAGE_MANIFEST,
+            "mediaType": manifest_type,
             "config": config.descriptor,
             "layers": layers.iter().map(|l| &l.descriptor).collect::<Vec<_>>(),
         });
-        let manifest = Blob::new(
-            media_types::OCI_IMAGE_MANIFEST,
-            serde_json::to_vec(&manifest).unwrap(),
-        );
+        let manifest = Blob::new(manifest_type, serde_json::to_vec(&manifest).unwrap());
         Self {
             layers,
             diff_ids,
@@ -145,6 +167,20 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 pub fn age(path: &Path, seconds: u64) {
     let when = std::time::SystemTime::now() - std::time::Duration::from_secs(seconds);
     fs::File::open(path).unwrap().set_modified(when).unwrap();
+}
+
+/// Runs skopeo, which must succeed, and returns its standard output.
+pub fn skopeo(args: &[&str]) -> String {
+    let out = std::process::Command::new("skopeo")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Whether `skopeo` must be found (end-to-end checks are skipped only with IMGPULL_SKIP_E2E=1).
