@@ -6,13 +6,16 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::Command;
 
+use common::open_registry;
 use imgpull_reference::Reference;
 use imgpull_registry::{ClientBuilder, ErrorKind, RetryPolicy};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const CHILD: &str = "IMGPULL_PROXY_TEST_CHILD";
 const TEST: &str = "loopback_registries_bypass_the_environment_proxy";
@@ -61,12 +64,7 @@ fn child() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let registry = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/v2/"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&registry)
-            .await;
+        let registry = open_registry().await;
         Mock::given(method("GET"))
             .and(path("/v2/lib/app/tags/list"))
             .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"tags":["1"]}"#))

@@ -3,11 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::open_registry;
 use imgpull_auth::{Credential, Keychain};
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use imgpull_registry::{Client, ClientBuilder, ErrorKind, RetryPolicy};
@@ -283,17 +286,6 @@ async fn a_body_cut_after_each_mebibyte_completes_on_a_small_budget() {
 
     assert!(received == blob);
     assert_eq!(blob_requests.load(Ordering::SeqCst), 3);
-}
-
-/// A registry without auth (`/v2/` answers 200).
-async fn open_registry() -> MockServer {
-    let registry = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/v2/"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&registry)
-        .await;
-    registry
 }
 
 fn manifest_body(marker: &str) -> Vec<u8> {
