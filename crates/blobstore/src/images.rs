@@ -149,11 +149,16 @@ impl Store {
         })
     }
 
-    /// Records `manifest` without a name (if no entry has it yet), so that its blobs count as
-    /// referenced.
+    /// Records `manifest` without a name (if no entry has it yet, nor records an OCI copy of
+    /// it), so that its blobs count as referenced.
     pub(crate) fn record_unnamed_image(&self, manifest: &Descriptor) -> Result<()> {
+        let digest = manifest.digest.to_string();
         update_index(self.layout(), |index| {
-            if !index.manifests.iter().any(|d| d.digest == manifest.digest) {
+            let recorded = index.manifests.iter().any(|d| {
+                d.digest == manifest.digest
+                    || d.annotations.get(SOURCE_DIGEST_ANNOTATION) == Some(&digest)
+            });
+            if !recorded {
                 let mut entry = manifest.clone();
                 entry.annotations.remove(IMAGE_NAME_ANNOTATION);
                 entry.annotations.remove(REF_NAME_ANNOTATION);

@@ -222,3 +222,28 @@ fn a_docker_manifest_list_is_recorded_as_an_oci_index_of_oci_copies() {
         }
     }
 }
+
+#[test]
+fn importing_a_pulled_docker_image_adds_no_second_entry() {
+    let work = tempfile::tempdir().unwrap();
+    let store = Store::open(work.path().join("cache")).unwrap();
+    let image = TestImage::docker("amd64", &[("etc/a", b"alpha")]);
+    image.store_into(&store);
+    store
+        .record_image(
+            &Reference::parse("example.com/team/app:v1").unwrap(),
+            &platform_descriptor(&image),
+        )
+        .unwrap();
+    let layout = work.path().join("layout");
+    image.write_oci_layout(&layout, "v1");
+
+    store.import(&layout).unwrap();
+
+    let records = store.images().unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        records[0].registry_manifest().digest,
+        image.manifest.descriptor.digest
+    );
+}
