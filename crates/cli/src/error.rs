@@ -210,10 +210,14 @@ fn registry_hint(error: &RegistryError) -> Option<String> {
         RegistryError::Network { cause, .. } if cause.contains("certificate") => {
             "pass the registry's CA with --ca-file, or --insecure-registry HOST:PORT"
         }
-        RegistryError::Network { .. } | RegistryError::Truncated { .. } => {
+        RegistryError::Network { .. }
+        | RegistryError::Truncated { .. }
+        | RegistryError::TimedOut { .. } => {
             "check the registry address and the network; rerunning resumes the downloads"
         }
-        RegistryError::GaveUp { source, .. } => return registry_hint(source),
+        RegistryError::GaveUp { source, .. } | RegistryError::TokenRequest(source) => {
+            return registry_hint(source);
+        }
         RegistryError::DigestMismatch { .. } | RegistryError::SizeMismatch { .. } => {
             "the registry or a proxy served wrong bytes; nothing was kept"
         }
@@ -371,6 +375,22 @@ mod tests {
             }),
             3
         );
+    }
+
+    #[test]
+    fn hints_look_through_token_requests_and_timeouts() {
+        let cut = RegistryError::Truncated {
+            url: "u".into(),
+            received: 1,
+            expected: 2,
+        };
+        let line = CliError::from(RegistryError::TokenRequest(Box::new(cut))).line();
+        assert!(line.contains("check the registry address"), "{line}");
+        let line = CliError::from(RegistryError::TimedOut {
+            limit: std::time::Duration::from_secs(120),
+        })
+        .line();
+        assert!(line.contains("check the registry address"), "{line}");
     }
 
     #[test]
