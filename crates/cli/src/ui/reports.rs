@@ -87,7 +87,7 @@ impl Ui {
                     .as_deref()
                     .or(image.ref_name.as_deref())
                     .unwrap_or("(untagged)"),
-                image.manifest.digest
+                image.registry_manifest().digest
             ));
         }
         let total: u64 = listing.blobs.iter().map(|blob| blob.size).sum();
