@@ -1,8 +1,10 @@
 //! TLS configurations for the HTTP clients, always with the `ring` crypto provider.
 //!
 //! The verifying configuration trusts the operating system's roots (through
-//! `rustls-platform-verifier`) plus the PEM files the user names with `--ca-file`. The
-//! non-verifying one exists only for registries the user names insecure.
+//! `rustls-platform-verifier`), the Mozilla roots bundled in the binary (`webpki-root-certs`,
+//! so that a static binary works on a minimal host or container without a CA bundle), and
+//! the PEM files the user names with `--ca-file`. The non-verifying one exists only for
+//! registries the user names insecure.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,43 +56,28 @@ fn ca_error(path: &Path, error: &rustls::pki_types::pem::Error) -> RegistryError
     }
 }
 
-/// A configuration verifying servers against the platform's roots plus `extra_roots`.
+/// A configuration verifying servers against the platform's roots, the bundled Mozilla
+/// roots and `extra_roots`.
 pub fn verifying_config(
-    extra_roots: Vec<CertificateDer<'static>>,
+    mut extra_roots: Vec<CertificateDer<'static>>,
     http2: bool,
 ) -> Result<ClientConfig, RegistryError> {
     let provider = provider();
-    let no_extra_roots = extra_roots.is_empty();
-    let verifier: Arc<dyn ServerCertVerifier> =
-        match rustls_platform_verifier::Verifier::new_with_extra_roots(
-            extra_roots,
-            provider.clone(),
-        ) {
-            Ok(verifier) => Arc::new(verifier),
-            // A machine without a CA bundle (a minimal container) can still use plain-HTTP
-            // loopback registries and insecure ones; HTTPS then fails with this reason.
-            Err(error) if no_extra_roots => {
-                tracing::debug!(%error, "no trusted CA certificates; HTTPS will fail");
-                Arc::new(FixedVerdict {
-                    refusal: Some(format!(
-                        "{error}; install the system CA certificates or pass --ca-file"
-                    )),
-                    algorithms: provider.signature_verification_algorithms,
-                })
-            }
-            Err(error) => {
-                return Err(RegistryError::Tls {
-                    reason: error.to_string(),
-                });
-            }
-        };
+    extra_roots.extend(webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().cloned());
+    // With the bundled roots there is always a trust anchor, so a host without a CA bundle
+    // (a minimal container) still verifies public registries.
+    let verifier =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(extra_roots, provider.clone())
+            .map_err(|error| RegistryError::Tls {
+                reason: error.to_string(),
+            })?;
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Tls {
             reason: e.to_string(),
         })?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     config.alpn_protocols = alpn(http2);
     Ok(config)
@@ -101,8 +88,7 @@ pub fn verifying_config(
 /// holds the presented key; only the identity is not verified.
 pub fn insecure_config(http2: bool) -> Result<ClientConfig, RegistryError> {
     let provider = provider();
-    let verifier = FixedVerdict {
-        refusal: None,
+    let verifier = AcceptAnyCertificate {
         algorithms: provider.signature_verification_algorithms,
     };
     let mut config = ClientConfig::builder_with_provider(provider)
@@ -117,17 +103,14 @@ pub fn insecure_config(http2: bool) -> Result<ClientConfig, RegistryError> {
     Ok(config)
 }
 
-/// A verifier that decides every certificate the same way, whatever it is: accepted (for
-/// registries named insecure) or refused with a reason (when there is no trust anchor at
-/// all). Handshake signatures are always checked.
+/// A verifier that accepts every certificate, for registries named insecure. Handshake
+/// signatures are still checked.
 #[derive(Debug)]
-struct FixedVerdict {
-    /// `None` accepts every certificate; `Some(reason)` refuses every one with `reason`.
-    refusal: Option<String>,
+struct AcceptAnyCertificate {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for FixedVerdict {
+impl ServerCertVerifier for AcceptAnyCertificate {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -136,10 +119,7 @@ impl ServerCertVerifier for FixedVerdict {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match &self.refusal {
-            None => Ok(ServerCertVerified::assertion()),
-            Some(reason) => Err(rustls::Error::General(reason.clone())),
-        }
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -170,24 +150,25 @@ impl ServerCertVerifier for FixedVerdict {
 mod tests {
     use super::*;
 
-    fn verdict(refusal: Option<&str>) -> Result<ServerCertVerified, rustls::Error> {
-        let verifier = FixedVerdict {
-            refusal: refusal.map(str::to_owned),
+    #[test]
+    fn the_insecure_verifier_accepts_any_certificate() {
+        let verifier = AcceptAnyCertificate {
             algorithms: provider().signature_verification_algorithms,
         };
-        verifier.verify_server_cert(
+        let verdict = verifier.verify_server_cert(
             &CertificateDer::from(b"not a certificate".to_vec()),
             &[],
             &ServerName::try_from("registry.example").unwrap(),
             &[],
             UnixTime::now(),
-        )
+        );
+        assert!(verdict.is_ok());
     }
 
     #[test]
-    fn fixed_verdicts_accept_or_refuse_with_their_reason() {
-        assert!(verdict(None).is_ok());
-        let refused = verdict(Some("no trust anchors; pass --ca-file")).unwrap_err();
-        assert!(refused.to_string().contains("pass --ca-file"), "{refused}");
+    fn the_verifying_config_has_trust_anchors_without_a_system_bundle() {
+        // The bundled roots alone are enough to build a verifier (a host without a CA bundle).
+        assert!(!webpki_root_certs::TLS_SERVER_ROOT_CERTS.is_empty());
+        assert!(verifying_config(Vec::new(), false).is_ok());
     }
 }
