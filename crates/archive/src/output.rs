@@ -3,6 +3,8 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -133,31 +135,41 @@ impl Write for AtomicFile {
 impl FileOutput for AtomicFile {
     fn file(&mut self) -> io::Result<Option<&mut File>> {
         self.out.flush()?;
+        if let Some(write_behind) = &self.write_behind {
+            // Writes into the file directly may fill holes without growing it.
+            write_behind.written_directly.store(true, Ordering::Relaxed);
+        }
         Ok(Some(self.out.get_mut().as_file_mut()))
     }
 }
 
 /// The helper thread of an [`AtomicFile`]: every [`WRITE_BEHIND_TICK`], when the file grew by
-/// [`WRITE_BEHIND_STEP`] since its last flush, it flushes the file's data to the disk
-/// (`fdatasync`) through a second handle. It stops when told to or when dropped; its first
-/// error is [`WriteBehind::finish`]'s.
+/// [`WRITE_BEHIND_STEP`] since its last flush, or was written to directly
+/// ([`FileOutput::file`], which may fill holes without growing it), it flushes the file's data
+/// to the disk (`fdatasync`) through a second handle. It stops when told to or when dropped;
+/// its first error is [`WriteBehind::finish`]'s.
 #[derive(Debug)]
 struct WriteBehind {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<io::Result<()>>>,
+    written_directly: Arc<AtomicBool>,
 }
 
 impl WriteBehind {
     fn start(file: &File) -> Option<Self> {
         let file = file.try_clone().ok()?;
         let (stop, stopped) = mpsc::channel::<()>();
+        let written_directly = Arc::new(AtomicBool::new(false));
+        let direct = Arc::clone(&written_directly);
         let thread = thread::Builder::new()
             .name("imgpull-write-behind".to_owned())
             .spawn(move || {
                 let mut flushed = 0_u64;
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(WRITE_BEHIND_TICK) {
                     let len = file.metadata()?.len();
-                    if len >= flushed.saturating_add(WRITE_BEHIND_STEP) {
+                    if direct.swap(false, Ordering::Relaxed)
+                        || len >= flushed.saturating_add(WRITE_BEHIND_STEP)
+                    {
                         file.sync_data()?;
                         flushed = len;
                     }
@@ -168,6 +180,7 @@ impl WriteBehind {
         Some(Self {
             stop: Some(stop),
             thread: Some(thread),
+            written_directly,
         })
     }
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ArchiveError;
 use crate::layout::Sink;
-use crate::tar_out::TarWriter;
+use crate::tar_out::{Slot, TarWriter};
 
 impl<W: Write> Sink for TarWriter<W> {
     fn put_file(&mut self, name: &str, data: &[u8]) -> Result<(), ArchiveError> {
@@ -37,6 +37,18 @@ impl<W: Write> Sink for TarWriter<W> {
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
     ) -> Result<Option<u64>, ArchiveError> {
         self.measured_entry(name, fill)
+    }
+
+    fn reserve_blob(&mut self, name: &str, size: u64) -> Result<Option<Slot>, ArchiveError> {
+        self.reserve(name, size)
+    }
+
+    fn fill_slot(
+        &mut self,
+        slot: &Slot,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        TarWriter::fill_slot(self, slot, fill)
     }
 }
 

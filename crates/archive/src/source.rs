@@ -106,6 +106,16 @@ pub trait BlobSource {
         let _ = digest;
         None
     }
+
+    /// Whether [`BlobSource::open`] would return at once. A source whose blobs are still
+    /// arriving (a pull that writes its archive while it downloads) says `false` for those, and
+    /// a tar writer into a [`FileOutput`](crate::FileOutput) then writes the entries after such a
+    /// layer first, leaving its place to be filled when it is there (the archive's bytes are
+    /// the same). The default: always ready.
+    fn is_ready(&self, digest: &Digest) -> bool {
+        let _ = digest;
+        true
+    }
 }
 
 impl<S: BlobSource + ?Sized> BlobSource for &S {
@@ -115,6 +125,10 @@ impl<S: BlobSource + ?Sized> BlobSource for &S {
 
     fn path(&self, digest: &Digest) -> Option<PathBuf> {
         (**self).path(digest)
+    }
+
+    fn is_ready(&self, digest: &Digest) -> bool {
+        (**self).is_ready(digest)
     }
 }
 

@@ -30,6 +30,8 @@ pub(crate) struct TarWriter<W: Write> {
     dirs: BTreeSet<String>,
     /// The entry whose writing failed, if any.
     broken: Option<String>,
+    /// How many reserved entries are still to be filled: the archive cannot end before.
+    open_slots: usize,
 }
 
 /// [`FileOutput::file`] of the output type.
@@ -42,6 +44,7 @@ impl<W: Write> TarWriter<W> {
             file: None,
             dirs: BTreeSet::new(),
             broken: None,
+            open_slots: 0,
         }
     }
 
@@ -137,6 +140,95 @@ impl<W: Write> TarWriter<W> {
         written
     }
 
+    /// Writes the header of a regular file entry of `size` bytes and its padding, leaving its
+    /// content to be written later by [`TarWriter::fill_slot`]; `Ok(None)`, with nothing
+    /// written, when the output is not a file.
+    pub(crate) fn reserve(&mut self, name: &str, size: u64) -> Result<Option<Slot>, ArchiveError> {
+        self.check_intact(name)?;
+        let reserved = self.write_reserved(name, size);
+        if reserved.is_err() {
+            self.broken = Some(name.to_owned());
+        }
+        reserved
+    }
+
+    fn write_reserved(&mut self, name: &str, size: u64) -> Result<Option<Slot>, ArchiveError> {
+        let Some(file_of) = self.file else {
+            return Ok(None);
+        };
+        if file_of(&mut self.out)
+            .map_err(|e| ArchiveError::write(name, e))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        self.parents(name)?;
+        let header = header(name, size, EntryType::Regular, FILE_MODE)?;
+        self.out
+            .write_all(header.as_bytes())
+            .map_err(|e| ArchiveError::write(name, e))?;
+        let file = output_file(file_of, &mut self.out, name)?;
+        let offset = position(file, name)?;
+        // Past the end of the file: the next write leaves a hole, which `fill_slot` fills.
+        file.seek(SeekFrom::Start(offset + size))
+            .map_err(|e| ArchiveError::write(name, e))?;
+        self.pad(name, size)?;
+        self.open_slots += 1;
+        Ok(Some(Slot {
+            name: name.to_owned(),
+            offset,
+            size,
+        }))
+    }
+
+    /// Writes the content of a reserved entry: `fill` writes exactly its size into the output
+    /// file, from the slot's position.
+    pub(crate) fn fill_slot(
+        &mut self,
+        slot: &Slot,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        self.check_intact(&slot.name)?;
+        let filled = self.write_slot(slot, fill);
+        if filled.is_err() {
+            self.broken = Some(slot.name.clone());
+        }
+        filled
+    }
+
+    fn write_slot(
+        &mut self,
+        slot: &Slot,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        let name = slot.name.as_str();
+        let file_of = self.file.ok_or_else(|| {
+            ArchiveError::write(name, io::Error::other("the output is not a file"))
+        })?;
+        let file = output_file(file_of, &mut self.out, name)?;
+        let end = position(file, name)?;
+        file.seek(SeekFrom::Start(slot.offset))
+            .map_err(|e| ArchiveError::write(name, e))?;
+        fill(file)?;
+        let written = position(file, name)? - slot.offset;
+        if written != slot.size {
+            return Err(ArchiveError::write(
+                name,
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "wrote {written} bytes instead of the entry size {}",
+                        slot.size
+                    ),
+                ),
+            ));
+        }
+        file.seek(SeekFrom::Start(end))
+            .map_err(|e| ArchiveError::write(name, e))?;
+        self.open_slots = self.open_slots.saturating_sub(1);
+        Ok(())
+    }
+
     /// The entry at the output file's position: parents, header (`size`, or, when `None`,
     /// a placeholder rewritten once `fill` returned the size), content, padding.
     fn write_file_entry(
@@ -163,11 +255,7 @@ impl<W: Write> TarWriter<W> {
         self.out
             .write_all(&header_bytes)
             .map_err(|e| ArchiveError::write(name, e))?;
-        let file = file_of(&mut self.out)
-            .map_err(|e| ArchiveError::write(name, e))?
-            .ok_or_else(|| {
-                ArchiveError::write(name, io::Error::other("the output stopped being a file"))
-            })?;
+        let file = output_file(file_of, &mut self.out, name)?;
         let header_at = position(file, name)? - BLOCK as u64;
         let written = fill(file)?;
         if size.is_none() {
@@ -213,6 +301,15 @@ impl<W: Write> TarWriter<W> {
     /// Ends the archive (two zero blocks), flushes, and returns the writer.
     pub(crate) fn finish(mut self) -> Result<W, ArchiveError> {
         self.check_intact("the end of the tar stream")?;
+        if self.open_slots > 0 {
+            return Err(ArchiveError::write(
+                "the end of the tar stream",
+                io::Error::other(format!(
+                    "the archive is incomplete: {} reserved entries were never written",
+                    self.open_slots
+                )),
+            ));
+        }
         self.out
             .write_all(&[0; 2 * BLOCK])
             .and_then(|()| self.out.flush())
@@ -255,6 +352,25 @@ impl<W: Write> TarWriter<W> {
         }
         Ok(())
     }
+}
+
+/// The place of an entry whose content is written later ([`TarWriter::reserve`]).
+#[derive(Debug)]
+pub(crate) struct Slot {
+    name: String,
+    offset: u64,
+    size: u64,
+}
+
+/// The output's file, its buffer flushed.
+fn output_file<'w, W>(
+    file_of: FileAccess<W>,
+    out: &'w mut W,
+    name: &str,
+) -> Result<&'w mut File, ArchiveError> {
+    file_of(out)
+        .map_err(|e| ArchiveError::write(name, e))?
+        .ok_or_else(|| ArchiveError::write(name, io::Error::other("the output is not a file")))
 }
 
 /// The position of `file`, which the direct writes advance.

@@ -1,12 +1,13 @@
 //! Verified blob copies: each blob's size is checked while it is written, and its digest too
 //! unless its source verified it; an inflated layer's diff_id is checked in every pass.
 
-use std::io::{Read, Write};
+use std::io::{BufWriter, Read, Write};
+use std::time::Duration;
 
 use flate2::write::MultiGzDecoder;
 use imgpull_reference::{Descriptor, Digest, Hasher};
 
-use super::{LayoutBuilder, Sink};
+use super::{Deferred, LayoutBuilder, Sink};
 use crate::compression::Compression;
 use crate::copy::{
     CopyError, CountingReader, HashingReader, copy_exact, copy_file_exact, copy_hashed,
@@ -14,6 +15,12 @@ use crate::copy::{
 use crate::error::ArchiveError;
 use crate::json::{MAX_DOCUMENT, blob_path};
 use crate::source::{Blob, BlobSource};
+
+/// How often [`LayoutBuilder::fill_deferred`] looks whether a blob arrived.
+const READY_POLL: Duration = Duration::from_millis(5);
+
+/// How long [`LayoutBuilder::fill_deferred`] polls before it waits on one blob.
+const READY_WAIT: Duration = Duration::from_secs(1);
 
 impl<S: Sink> LayoutBuilder<S> {
     /// Writes `bytes` (already verified) as the blob `digest`, unless written before.
@@ -59,6 +66,79 @@ impl<S: Sink> LayoutBuilder<S> {
         };
         self.copy_blob(blob, descriptor, what)?;
         Ok(true)
+    }
+
+    /// Copies the blob `descriptor` as [`LayoutBuilder::source_blob`] does, unless the source
+    /// says it is still arriving and the sink can reserve its entry: the entry is then written
+    /// with its content left for [`LayoutBuilder::fill_deferred`], and the next entries go on.
+    pub(super) fn arriving_blob(
+        &mut self,
+        source: &dyn BlobSource,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<bool, ArchiveError> {
+        let digest = &descriptor.digest;
+        if !self.written.contains_key(digest) && !source.is_ready(digest) {
+            let name = blob_path(digest);
+            if let Some(slot) = self.sink.reserve_blob(&name, descriptor.size)? {
+                self.written.insert(digest.clone(), descriptor.size);
+                self.deferred.push(Deferred {
+                    slot,
+                    descriptor: descriptor.clone(),
+                    what: what.to_owned(),
+                });
+                return Ok(true);
+            }
+        }
+        self.source_blob(source, descriptor, what)
+    }
+
+    /// Copies the content of every reserved entry, each as soon as its blob is there: whichever
+    /// the source says is ready, looking again every [`READY_POLL`]; after [`READY_WAIT`] with
+    /// none ready, it opens the first (which waits, or fails, as the source decides), so that
+    /// a source that never says ready still ends. A blob the source then lacks is an error.
+    pub(super) fn fill_deferred(&mut self, source: &dyn BlobSource) -> Result<(), ArchiveError> {
+        let mut waited = Duration::ZERO;
+        while !self.deferred.is_empty() {
+            let ready = self
+                .deferred
+                .iter()
+                .position(|d| source.is_ready(&d.descriptor.digest));
+            let next = match ready {
+                Some(next) => next,
+                None if waited < READY_WAIT => {
+                    std::thread::sleep(READY_POLL);
+                    waited += READY_POLL;
+                    continue;
+                }
+                None => 0,
+            };
+            waited = Duration::ZERO;
+            let deferred = self.deferred.swap_remove(next);
+            let descriptor = &deferred.descriptor;
+            let mut blob =
+                open_sized(source, descriptor)?.ok_or_else(|| ArchiveError::MissingBlob {
+                    digest: descriptor.digest.clone(),
+                })?;
+            let (digest, size) = (&descriptor.digest, descriptor.size);
+            let name = blob_path(digest);
+            let copy_error =
+                |e: CopyError| e.into_archive_error(digest, size, &name, |e| read_error(digest, e));
+            if let Some(file) = blob.verified() {
+                self.sink.fill_slot(&deferred.slot, &mut |out| {
+                    copy_file_exact(file, out, size).map_err(copy_error)
+                })?;
+            } else {
+                self.sink.fill_slot(&deferred.slot, &mut |out| {
+                    let mut hasher = digest.algorithm().hasher();
+                    let mut out = BufWriter::with_capacity(crate::copy::BUFFER, out);
+                    copy_exact(&mut blob, &mut out, size, Some(&mut hasher)).map_err(copy_error)?;
+                    out.flush().map_err(|e| ArchiveError::write(&name, e))?;
+                    check_digest(digest, hasher.finish(), &deferred.what)
+                })?;
+            }
+        }
+        Ok(())
     }
 
     /// Copies a gzip layer as stored, decompressing a copy of its bytes on the way to check that

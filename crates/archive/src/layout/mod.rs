@@ -20,6 +20,7 @@ use crate::error::ArchiveError;
 use crate::image::{ImageIndex, LayerForm, Note, WrittenImage, WrittenLayer};
 use crate::json::{ConfigDoc, IndexDoc, ManifestDoc};
 use crate::source::BlobSource;
+use crate::tar_out::Slot;
 
 use blobs::read_error;
 pub(crate) use blobs::{check_bytes, read_document};
@@ -60,6 +61,28 @@ pub(crate) trait Sink {
         name: &str,
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), ArchiveError>,
     ) -> Result<Option<u64>, ArchiveError>;
+
+    /// Writes the entry of the blob at `name`, of `size` bytes, leaving its content to be
+    /// written later by [`Sink::fill_slot`], so that a blob still arriving does not hold up
+    /// the entries after it; `Ok(None)`, with nothing written, when this sink writes in order.
+    fn reserve_blob(&mut self, name: &str, size: u64) -> Result<Option<Slot>, ArchiveError> {
+        let _ = (name, size);
+        Ok(None)
+    }
+
+    /// Writes the content of a slot that [`Sink::reserve_blob`] returned: `fill` writes exactly
+    /// its size into the output file.
+    fn fill_slot(
+        &mut self,
+        slot: &Slot,
+        fill: &mut dyn FnMut(&mut File) -> Result<(), ArchiveError>,
+    ) -> Result<(), ArchiveError> {
+        let _ = fill;
+        Err(ArchiveError::write(
+            format!("{slot:?}"),
+            std::io::Error::other("this output reserves no entries"),
+        ))
+    }
 
     /// Puts the file at `path`, which holds exactly the blob, at `name` without copying (a hard
     /// link); `Ok(false)` when this sink cannot.
@@ -120,6 +143,16 @@ pub(crate) struct LayoutBuilder<S: Sink> {
     check_diff_ids: bool,
     /// Layer blobs whose decompressed content was checked, with the diff_id it hashes to.
     checked: HashMap<Digest, Digest>,
+    /// Blobs whose entries were reserved while they were still arriving, to fill at the end of
+    /// the image.
+    deferred: Vec<Deferred>,
+}
+
+/// A blob whose tar entry is written and whose content is still to be copied.
+struct Deferred {
+    slot: Slot,
+    descriptor: Descriptor,
+    what: String,
 }
 
 impl<S: Sink> LayoutBuilder<S> {
@@ -129,6 +162,7 @@ impl<S: Sink> LayoutBuilder<S> {
             written: HashMap::new(),
             check_diff_ids: false,
             checked: HashMap::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -196,6 +230,7 @@ impl<S: Sink> LayoutBuilder<S> {
             layers.push(written);
         }
 
+        self.fill_deferred(source)?;
         let mut config = doc.config;
         let written_manifest = if !convert && layers.iter().all(|l| l.written == l.original) {
             self.bytes_blob(&descriptor.digest, manifest)?;
@@ -373,7 +408,7 @@ impl<S: Sink> LayoutBuilder<S> {
                     }
                     (self.source_blob(source, layer, &what)?, true)
                 }
-                _ => (self.source_blob(source, layer, &what)?, false),
+                _ => (self.arriving_blob(source, layer, &what)?, false),
             };
             if present {
                 return Ok(WrittenLayer {

@@ -18,6 +18,8 @@ use imgpull_reference::{Descriptor, Digest, media_types};
 struct VerifiedFiles {
     dir: tempfile::TempDir,
     announced: Option<(Digest, u64)>,
+    /// Blobs the source says are still arriving (not ready), though it serves them.
+    arriving: Vec<Digest>,
 }
 
 impl VerifiedFiles {
@@ -34,6 +36,7 @@ impl VerifiedFiles {
         Self {
             dir,
             announced: None,
+            arriving: Vec::new(),
         }
     }
 
@@ -52,6 +55,10 @@ impl BlobSource for VerifiedFiles {
             _ => file.metadata()?.len(),
         };
         Ok(Some(Blob::verified_file(file, size)))
+    }
+
+    fn is_ready(&self, digest: &Digest) -> bool {
+        !self.arriving.contains(digest)
     }
 }
 
@@ -134,6 +141,58 @@ fn archives_written_into_a_file_are_the_streamed_bytes() {
     }
     direct.finish().unwrap().sync_all().unwrap();
     assert_eq!(fs::read(&dest).unwrap(), streamed.finish().unwrap());
+}
+
+#[test]
+fn layers_still_arriving_are_written_after_the_entries_that_follow_them() {
+    let images = images();
+    let images: Vec<&TestImage> = images.iter().collect();
+    let mut source = VerifiedFiles::of(&images);
+    // The first layer of each image, and the second of the first image, are still on their way.
+    source.arriving = images
+        .iter()
+        .map(|image| image.layers[0].descriptor.digest.clone())
+        .chain([images[0].layers[1].descriptor.digest.clone()])
+        .collect();
+    let options = DockerArchiveOptions::default();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("out.tar");
+    let mut writer = DockerArchiveWriter::for_file(AtomicFile::create(&dest).unwrap(), options);
+    for (i, image) in images.iter().enumerate() {
+        writer
+            .add_image(&image.archive_image(&[&format!("img:{i}")]), &source)
+            .unwrap();
+    }
+    writer.finish().unwrap().commit().unwrap();
+    assert_eq!(fs::read(&dest).unwrap(), streamed(&images, options));
+    ArchiveReader::open(&dest).unwrap().verify().unwrap();
+}
+
+#[test]
+fn a_layer_that_never_arrives_fails_the_archive_it_was_reserved_in() {
+    let image = TestImage::simple("never", "linux/amd64", Stored::Gzip, false);
+    let mut source = VerifiedFiles::of(&[&image]);
+    let layer = image.layers[0].descriptor.digest.clone();
+    fs::remove_file(source.path(&layer)).unwrap();
+    source.arriving = vec![layer.clone()];
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("out.tar");
+    let mut writer = DockerArchiveWriter::for_file(
+        AtomicFile::create(&dest).unwrap(),
+        DockerArchiveOptions::default(),
+    );
+    let err = writer
+        .add_image(&image.archive_image(&["never:1"]), &source)
+        .unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::MissingBlob { digest } if *digest == layer),
+        "{err}"
+    );
+    assert!(
+        writer.finish().is_err(),
+        "an archive with a hole never ends"
+    );
+    assert!(dir_entries(out.path()).is_empty());
 }
 
 #[test]

@@ -74,6 +74,12 @@ impl Arrivals {
         Ok(())
     }
 
+    /// Whether `digest` is still being downloaded (and the downloads have not failed).
+    fn is_pending(&self, digest: &Digest) -> bool {
+        let state = self.lock();
+        state.pending.contains(digest) && !state.failed
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -107,6 +113,13 @@ impl BlobSource for ArrivingSource<'_> {
     fn path(&self, digest: &Digest) -> Option<PathBuf> {
         self.arrivals.wait_for(digest, self.cancel).ok()?;
         BlobSource::path(self.store, digest)
+    }
+
+    /// A blob still on its way is not ready: the archive writer reserves its place and writes
+    /// the entries after it meanwhile. After a failure or a signal, every blob is "ready": opening
+    /// it reports the error.
+    fn is_ready(&self, digest: &Digest) -> bool {
+        self.cancel.is_cancelled() || !self.arrivals.is_pending(digest)
     }
 }
 
@@ -161,8 +174,12 @@ mod tests {
             })
         };
         std::thread::sleep(Duration::from_millis(50));
+        let cancel = Cancel::default();
+        let source = ArrivingSource::new(&store, &arrivals, &cancel);
+        assert!(!source.is_ready(&digest), "still on its way");
         store.put(&digest, b"layer").expect("put");
         arrivals.arrived(&digest);
+        assert!(source.is_ready(&digest));
         assert_eq!(reader.join().expect("reader").expect("no error"), Some(5));
     }
 
@@ -173,15 +190,18 @@ mod tests {
         let arrivals = Arrivals::new([digest.clone()]);
         arrivals.fail();
         let cancel = Cancel::default();
-        assert!(
-            ArrivingSource::new(&store, &arrivals, &cancel)
-                .open(&digest)
-                .is_err()
-        );
+        let source = ArrivingSource::new(&store, &arrivals, &cancel);
+        assert!(source.is_ready(&digest), "opening it tells the failure");
+        assert!(source.open(&digest).is_err());
 
         let arrivals = Arrivals::new([digest.clone()]);
-        cancel.cancel();
         let source = ArrivingSource::new(&store, &arrivals, &cancel);
+        assert!(!source.is_ready(&digest));
+        cancel.cancel();
+        assert!(
+            source.is_ready(&digest),
+            "opening it tells the interruption"
+        );
         assert!(source.open(&digest).is_err());
         assert!(source.path(&digest).is_none());
     }
