@@ -424,3 +424,25 @@ fn committed_blobs_are_read_only() {
         .mode();
     assert_eq!(mode & 0o222, 0, "mode {mode:o}");
 }
+
+#[test]
+fn a_large_blob_flushed_while_written_resumes_and_commits_whole() {
+    // Larger than the write-behind step, written in pieces with pauses so that the helper
+    // thread flushes the partial file while it grows; dropped midway, then resumed.
+    let blob = content(40 << 20);
+    let digest = Digest::sha256(&blob);
+    let store = Store::temporary().unwrap();
+    let mut first = writer(&store, &digest, blob.len() as u64);
+    for (i, piece) in blob[..36 << 20].chunks(1 << 20).enumerate() {
+        first.write(piece).unwrap();
+        if i % 8 == 0 {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+    }
+    drop(first);
+    let mut second = writer(&store, &digest, blob.len() as u64);
+    assert_eq!(second.offset(), 36 << 20);
+    second.write(&blob[36 << 20..]).unwrap();
+    second.commit().unwrap();
+    assert_eq!(fs::read(store.path(&digest)).unwrap(), blob);
+}
