@@ -107,7 +107,7 @@ impl Store {
     /// resolve an index to their host's platform.
     ///
     /// A Docker schema 2 manifest or manifest list is recorded through an OCI copy, stored
-    /// here (see the [module documentation](self)); the entry's [`ImageRecord::source`] is
+    /// among the cache's blobs; the entry's [`ImageRecord::source`] is
     /// `manifest`.
     ///
     /// The manifest must be stored first ([`BlobstoreError::NotFound`] otherwise), so that
