@@ -236,7 +236,7 @@ impl Store {
                 let oci = layer
                     .get("mediaType")
                     .and_then(Value::as_str)
-                    .map(|t| oci_layer_type(t).to_owned());
+                    .map(|t| media_types::oci_layer_equivalent(t).to_owned());
                 if let Some(oci) = oci {
                     set_media_type(layer, &oci);
                 }
@@ -401,19 +401,6 @@ fn walk_descriptor(
 fn set_media_type(object: &mut Value, media_type: &str) {
     if let Some(object) = object.as_object_mut() {
         object.insert("mediaType".to_owned(), media_type.into());
-    }
-}
-
-/// The OCI media type of a Docker layer media type, as `skopeo copy` to an OCI layout maps
-/// them; other types are kept.
-fn oci_layer_type(media_type: &str) -> &str {
-    match media_type {
-        media_types::DOCKER_LAYER_TAR_GZIP => media_types::OCI_LAYER_TAR_GZIP,
-        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP => {
-            media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP
-        }
-        media_types::DOCKER_LAYER_TAR => media_types::OCI_LAYER_TAR,
-        other => other,
     }
 }
 

@@ -69,6 +69,26 @@ pub mod media_types {
     /// layout's `index.json`.
     pub const CONTAINERD_IMAGE_NAME_ANNOTATION: &str = "io.containerd.image.name";
 
+    /// The OCI layer media type equivalent to a Docker layer media type, as `skopeo copy` to
+    /// an OCI layout maps them (same bytes, OCI name); any other media type is returned as is.
+    ///
+    /// ```
+    /// use imgpull_reference::media_types;
+    /// assert_eq!(
+    ///     media_types::oci_layer_equivalent(media_types::DOCKER_LAYER_TAR_GZIP),
+    ///     media_types::OCI_LAYER_TAR_GZIP
+    /// );
+    /// assert_eq!(media_types::oci_layer_equivalent("text/plain"), "text/plain");
+    /// ```
+    pub fn oci_layer_equivalent(media_type: &str) -> &str {
+        match media_type {
+            DOCKER_LAYER_TAR_GZIP => OCI_LAYER_TAR_GZIP,
+            DOCKER_FOREIGN_LAYER_TAR_GZIP => OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP,
+            DOCKER_LAYER_TAR => OCI_LAYER_TAR,
+            other => other,
+        }
+    }
+
     /// The media type without parameters and surrounding spaces, lowercased
     /// (`application/JSON; charset=utf-8` → `application/json`).
     pub fn essence(media_type: &str) -> String {
