@@ -457,13 +457,9 @@ struct IndexWalk<'a> {
 
 /// The OCI media type of a Docker layer media type (others are kept).
 fn oci_layer_type(media_type: &str) -> String {
-    match media_types::essence(media_type).as_str() {
-        media_types::DOCKER_LAYER_TAR_GZIP => media_types::OCI_LAYER_TAR_GZIP,
-        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP => {
-            media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP
-        }
-        DOCKER_LAYER_TAR => media_types::OCI_LAYER_TAR,
-        _ => media_type,
+    let essence = media_types::essence(media_type);
+    match media_types::oci_layer_equivalent(&essence) {
+        equivalent if equivalent != essence => equivalent.to_owned(),
+        _ => media_type.to_owned(),
     }
-    .to_owned()
 }
