@@ -85,9 +85,16 @@ impl AtomicFile {
             .file_name()
             .map(|n| format!(".{}.", n.to_string_lossy()))
             .unwrap_or_default();
-        let temp = tempfile::Builder::new()
-            .prefix(&name)
-            .suffix(".tmp")
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&name).suffix(".tmp");
+        // Created like any other output file (`cat > f`, `docker save -o f`): 0666 less the
+        // umask, not the 0600 of a private temporary file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            builder.permissions(std::fs::Permissions::from_mode(0o666));
+        }
+        let temp = builder
             .tempfile_in(&dir)
             .map_err(|e| ArchiveError::file("cannot create a temporary file in", &dir, e))?;
         // Without a helper thread (no second handle, no thread), commit syncs everything.

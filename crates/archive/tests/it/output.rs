@@ -148,3 +148,26 @@ fn a_writer_that_failed_cannot_finish_a_corrupt_archive() {
     let end = writer.finish().unwrap_err();
     assert!(end.to_string().contains("failed earlier"), "{end}");
 }
+
+/// An output is an ordinary file for its user and group (0666 less the umask, like `cat > f` or
+/// `docker save -o f`), not a private 0600 temporary file. The umask of a test process is
+/// unknown, so the check compares with a file created the ordinary way beside it.
+#[cfg(unix)]
+#[test]
+fn the_output_gets_the_mode_of_an_ordinary_new_file() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("out.tar");
+    let mut output = AtomicFile::create(&dest).unwrap();
+    output.write_all(b"bytes").unwrap();
+    output.commit().unwrap();
+    let ordinary = dir.path().join("ordinary");
+    fs::write(&ordinary, b"bytes").unwrap();
+    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dest), mode(&ordinary));
+    assert_ne!(
+        mode(&dest),
+        0o600,
+        "the umask here would hide the difference"
+    );
+}
