@@ -22,8 +22,9 @@ commands:
   test [--no-setup] [--quick | --unit]
                    everything CI runs: setup, rustfmt check, clippy -D warnings, the whole
                    workspace test suite (unit, fake-registry and real-registry end-to-end tests)
-                   rustdoc with -D warnings, and a `dist` build that is unpacked and run;
-                   --quick skips clippy, rustdoc and dist; --unit runs only the tests that need
+                   rustdoc with -D warnings, a `dist` build that is unpacked and run, and
+                   `bench --quick` (the benchmark harness on a small image);
+                   --quick skips clippy, rustdoc, dist and bench; --unit runs only the tests that need
                    no system tools (for the release matrix)
   dist [--target TRIPLE]
                    release build (profile `dist`) packaged as target/distrib/imgpull-<version>-<target>.tar.gz

@@ -1,6 +1,6 @@
 //! `cargo xtask test`: everything CI runs, in the order CI runs it.
 
-use crate::{dist, setup, shell};
+use crate::{bench, dist, setup, shell};
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut do_setup = true;
@@ -41,6 +41,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         )?;
         let built = dist::build(None)?;
         dist::check(&built)?;
+        // The benchmark harness itself (a small image, one run): proves `cargo xtask bench`
+        // works; the numbers of this run mean nothing and are not checked.
+        bench::run(&["--quick".to_owned()])?;
     }
     eprintln!("xtask: all checks passed");
     Ok(())
