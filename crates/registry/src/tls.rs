@@ -71,16 +71,7 @@ pub fn verifying_config(
             .map_err(|error| RegistryError::Tls {
                 reason: error.to_string(),
             })?;
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| RegistryError::Tls {
-            reason: e.to_string(),
-        })?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
-    config.alpn_protocols = alpn(http2);
-    Ok(config)
+    config_with(provider, Arc::new(verifier), http2)
 }
 
 /// A configuration that accepts any server certificate, for registries named insecure.
@@ -91,13 +82,22 @@ pub fn insecure_config(http2: bool) -> Result<ClientConfig, RegistryError> {
     let verifier = AcceptAnyCertificate {
         algorithms: provider.signature_verification_algorithms,
     };
+    config_with(provider, Arc::new(verifier), http2)
+}
+
+/// A client configuration with `verifier` deciding about server certificates.
+fn config_with(
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<dyn ServerCertVerifier>,
+    http2: bool,
+) -> Result<ClientConfig, RegistryError> {
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| RegistryError::Tls {
             reason: e.to_string(),
         })?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     config.alpn_protocols = alpn(http2);
     Ok(config)
