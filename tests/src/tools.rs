@@ -28,6 +28,9 @@ pub const HTPASSWD: &str = "htpasswd";
 /// The daemonless container engine from the Debian package `podman` (optional validator).
 pub const PODMAN: &str = "podman";
 
+/// The system-call tracer from the Debian package `strace`, which shows what a run fsyncs.
+pub const STRACE: &str = "strace";
+
 /// Whether the user asked to skip end-to-end tests (`IMGPULL_SKIP_E2E=1`).
 pub fn skip_e2e() -> bool {
     std::env::var_os(SKIP_E2E_ENV).is_some_and(|value| value == "1")

@@ -14,6 +14,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("curl", "curl"),
     ("time", "time"),
     ("man-db", "man"),
+    ("strace", "strace"),
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

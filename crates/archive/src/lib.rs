@@ -82,6 +82,6 @@ pub use image::{
     WrittenLayer,
 };
 pub use oci::{OciArchiveWriter, OciLayoutWriter};
-pub use output::{AtomicFile, FileOutput, GzipWriter};
+pub use output::{AtomicFile, Durability, FileOutput, GzipWriter};
 pub use reader::{ArchiveFormat, ArchiveReader, ArchivedImage, ArchivedLayer, VerifyReport};
 pub use source::{Blob, BlobSource, MemorySource};

@@ -12,7 +12,7 @@ use crate::error::ArchiveError;
 use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
 use crate::json::{IndexDoc, OCI_LAYOUT};
 use crate::layout::{LayoutBuilder, Sink, Target};
-use crate::output::{FileOutput, clear_destination, parent_dir, sync_dir};
+use crate::output::{Durability, FileOutput, clear_destination, parent_dir, sync_dir};
 use crate::sinks::DirSink;
 use crate::source::BlobSource;
 use crate::tar_out::TarWriter;
@@ -113,6 +113,7 @@ pub struct OciLayoutWriter {
     content: OciContent<DirSink>,
     temp: TempDir,
     dest: PathBuf,
+    durability: Durability,
 }
 
 impl fmt::Debug for OciLayoutWriter {
@@ -126,8 +127,18 @@ impl fmt::Debug for OciLayoutWriter {
 }
 
 impl OciLayoutWriter {
-    /// Starts a layout to be renamed to `dest`, which must not exist or be an empty directory.
+    /// Starts a layout to be renamed to `dest`, which must not exist or be an empty directory;
+    /// its files are fsynced before they are renamed ([`Durability::Synced`]).
     pub fn create(dest: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        Self::create_with(dest, Durability::Synced)
+    }
+
+    /// Starts a layout to be renamed to `dest`, which must not exist or be an empty directory,
+    /// its files and directory synced as `durability` says.
+    pub fn create_with(
+        dest: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<Self, ArchiveError> {
         let dest = dest.as_ref().to_path_buf();
         if dest.exists() && fs::read_dir(&dest).map_or(true, |mut d| d.next().is_some()) {
             return Err(ArchiveError::OutputExists { path: dest });
@@ -140,9 +151,10 @@ impl OciLayoutWriter {
                 ArchiveError::file("cannot create a temporary directory in", &parent, e)
             })?;
         Ok(Self {
-            content: OciContent::new(DirSink::new(temp.path().to_path_buf())),
+            content: OciContent::new(DirSink::new(temp.path().to_path_buf(), durability)),
             temp,
             dest,
+            durability,
         })
     }
 
@@ -169,7 +181,9 @@ impl OciLayoutWriter {
                 e,
             ));
         }
-        sync_dir(&parent_dir(&self.dest))?;
+        if self.durability == Durability::Synced {
+            sync_dir(&parent_dir(&self.dest))?;
+        }
         Ok(self.dest)
     }
 }

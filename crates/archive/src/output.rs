@@ -41,12 +41,32 @@ impl<W: FileOutput + ?Sized> FileOutput for &mut W {
     }
 }
 
-/// A file written under a temporary name in its destination's directory and renamed to the
-/// destination by [`AtomicFile::commit`] after an fsync. Dropped without a commit (on an error,
-/// or when Ctrl+C unwinds), it is deleted: nothing is ever left under the final name.
+/// Whether an output is flushed to the disk before it appears under its final name.
 ///
-/// While it is written, a helper thread flushes what was written to the disk every 32 MiB or
-/// so, so that the disk works while the writer does and the
+/// Either way an output appears complete or not at all to every other program: it is written
+/// under a temporary name and renamed. What differs is a crash of the whole machine (power loss,
+/// kernel panic) in the seconds after the rename.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// The data is fsynced before the rename and the directory after it, so an output that
+    /// appeared survives a crash of the machine whole (the default).
+    #[default]
+    Synced,
+    /// Rename only, leaving the write-back to the kernel, as `cat > f`, `docker save -o` and
+    /// `skopeo copy` do: faster, but after a crash of the machine the output may exist under
+    /// its final name empty or partly zeroed. For outputs that are used at once or recreated
+    /// anyway (CI scratch files, pipes into `docker load`).
+    Unsynced,
+}
+
+/// A file written under a temporary name in its destination's directory and renamed to the
+/// destination by [`AtomicFile::commit`], after an fsync unless it was created
+/// [`Durability::Unsynced`]. Dropped without a commit (on an error, or when Ctrl+C unwinds), it
+/// is deleted: nothing is ever left under the final name.
+///
+/// While a [`Durability::Synced`] file is written, a helper thread flushes what was written to
+/// the disk every 32 MiB or so, so that the disk works while the writer does and the
 /// fsync of `commit` waits only for the last part (for a 450 MB archive, 0.2 s of fsync at the
 /// end shrank to 0.07–0.1 s).
 ///
@@ -68,6 +88,7 @@ pub struct AtomicFile {
     out: BufWriter<NamedTempFile>,
     dest: PathBuf,
     write_behind: Option<WriteBehind>,
+    durability: Durability,
 }
 
 /// How many bytes an [`AtomicFile`] lets accumulate before its helper thread flushes them.
@@ -77,8 +98,16 @@ const WRITE_BEHIND_STEP: u64 = 32 << 20;
 const WRITE_BEHIND_TICK: Duration = Duration::from_millis(20);
 
 impl AtomicFile {
-    /// Creates the temporary file next to `dest`.
+    /// Creates the temporary file next to `dest`, to be committed [`Durability::Synced`].
     pub fn create(dest: impl AsRef<Path>) -> Result<Self, ArchiveError> {
+        Self::create_with(dest, Durability::Synced)
+    }
+
+    /// Creates the temporary file next to `dest`, to be committed as `durability` says.
+    pub fn create_with(
+        dest: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<Self, ArchiveError> {
         let dest = dest.as_ref().to_path_buf();
         let dir = parent_dir(&dest);
         let name = dest
@@ -98,11 +127,15 @@ impl AtomicFile {
             .tempfile_in(&dir)
             .map_err(|e| ArchiveError::file("cannot create a temporary file in", &dir, e))?;
         // Without a helper thread (no second handle, no thread), commit syncs everything.
-        let write_behind = WriteBehind::start(temp.as_file());
+        let write_behind = match durability {
+            Durability::Synced => WriteBehind::start(temp.as_file()),
+            Durability::Unsynced => None,
+        };
         Ok(Self {
             out: BufWriter::with_capacity(crate::copy::BUFFER, temp),
             dest,
             write_behind,
+            durability,
         })
     }
 
@@ -111,8 +144,8 @@ impl AtomicFile {
         &self.dest
     }
 
-    /// Flushes, fsyncs and renames the file to its destination (replacing any file there), then
-    /// fsyncs the directory.
+    /// Flushes and renames the file to its destination (replacing any file there); a
+    /// [`Durability::Synced`] file is fsynced before the rename and its directory after it.
     pub fn commit(mut self) -> Result<PathBuf, ArchiveError> {
         let dest = self.dest;
         let failed = |e| ArchiveError::file("cannot write", &dest, e);
@@ -120,11 +153,15 @@ impl AtomicFile {
         if let Some(write_behind) = self.write_behind.take() {
             write_behind.finish().map_err(failed)?;
         }
-        temp.as_file().sync_all().map_err(failed)?;
+        if self.durability == Durability::Synced {
+            temp.as_file().sync_all().map_err(failed)?;
+        }
         temp.persist(&dest).map_err(|e| {
             ArchiveError::file("cannot rename the temporary file to", &dest, e.error)
         })?;
-        sync_dir(&parent_dir(&dest))?;
+        if self.durability == Durability::Synced {
+            sync_dir(&parent_dir(&dest))?;
+        }
         Ok(dest)
     }
 }

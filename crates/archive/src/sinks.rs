@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::ArchiveError;
 use crate::layout::Sink;
+use crate::output::Durability;
 use crate::tar_out::{Slot, TarWriter};
 
 impl<W: Write> Sink for TarWriter<W> {
@@ -56,11 +57,12 @@ impl<W: Write> Sink for TarWriter<W> {
 /// complete, so a file under its final name is always whole.
 pub(crate) struct DirSink {
     root: PathBuf,
+    durability: Durability,
 }
 
 impl DirSink {
-    pub(crate) fn new(root: PathBuf) -> Self {
-        Self { root }
+    pub(crate) fn new(root: PathBuf, durability: Durability) -> Self {
+        Self { root, durability }
     }
 
     fn prepare(&self, name: &str) -> Result<PathBuf, ArchiveError> {
@@ -75,7 +77,7 @@ impl DirSink {
 
 impl DirSink {
     /// Writes the file `name` of `size` bytes that `fill` writes into a temporary file, which is
-    /// synced and renamed into place once complete.
+    /// synced (unless [`Durability::Unsynced`]) and renamed into place once complete.
     fn put_with(
         &mut self,
         name: &str,
@@ -103,9 +105,11 @@ impl DirSink {
                 ),
             ));
         }
-        temp.as_file()
-            .sync_all()
-            .map_err(|e| ArchiveError::write(name, e))?;
+        if self.durability == Durability::Synced {
+            temp.as_file()
+                .sync_all()
+                .map_err(|e| ArchiveError::write(name, e))?;
+        }
         temp.persist(&path)
             .map_err(|e| ArchiveError::file("cannot rename a temporary file to", &path, e.error))?;
         Ok(())

@@ -118,7 +118,8 @@ pub struct PullArgs {
     /// Archive format.
     #[arg(long, value_enum, default_value_t = Format::Docker)]
     pub format: Format,
-    /// Platform to pull from a multi-platform image (default: config file, else this host).
+    /// Platform to pull from a multi-platform image (default: config file, else this host):
+    /// `os/arch[/variant]`, or a lone OS or architecture completed from this host (`arm64`).
     #[arg(
         long,
         value_name = "OS/ARCH[/VARIANT]",
@@ -149,6 +150,11 @@ pub struct PullArgs {
     /// Overwrite an existing output file even if it holds a different image.
     #[arg(long)]
     pub force: bool,
+    /// Do not fsync the output before renaming it into place: faster, but a crash of the
+    /// machine right after may leave it empty or partial, as with `cat > FILE`. The cache is
+    /// always synced.
+    #[arg(long)]
+    pub no_sync: bool,
     /// Print only errors and the output path.
     #[arg(short, long)]
     pub quiet: bool,
@@ -166,7 +172,8 @@ pub struct InspectArgs {
     /// The image to inspect.
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// Platform to describe for a multi-platform image (default: config file, else this host).
+    /// Platform to describe for a multi-platform image (default: config file, else this host):
+    /// `os/arch[/variant]`, or a lone OS or architecture completed from this host (`arm64`).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// Print the manifest bytes exactly as the registry served them.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use imgpull_archive::{
     ArchiveImage, ArchiveReader, AtomicFile, BlobSource, DockerArchiveOptions, DockerArchiveWriter,
-    FileOutput, GzipWriter, OciArchiveWriter, OciLayoutWriter, WrittenImage,
+    Durability, FileOutput, GzipWriter, OciArchiveWriter, OciLayoutWriter, WrittenImage,
 };
 use imgpull_reference::Reference;
 
@@ -50,6 +50,8 @@ pub struct ArchiveJob {
     pub gzip: bool,
     /// Inflate every layer (docker format).
     pub uncompressed_layers: bool,
+    /// Whether the output is fsynced before it is renamed into place (`--no-sync`).
+    pub durability: Durability,
     /// Replace an existing OCI layout at the destination (`--format oci`); a tar is always
     /// replaced atomically.
     pub replace_layout: bool,
@@ -69,7 +71,7 @@ pub fn write_archive(
             if job.replace_layout {
                 remove_layout(path)?;
             }
-            let mut writer = OciLayoutWriter::create(path)?;
+            let mut writer = OciLayoutWriter::create_with(path, job.durability)?;
             let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             // The layout's files are not written through a `CancelWriter`: look before the
             // rename that makes it appear (dropping the writer removes its temporary directory).
@@ -158,11 +160,11 @@ impl Sink {
         let target = match &job.destination {
             Destination::Path(path) if !job.gzip => {
                 return Ok(Self::File {
-                    file: AtomicFile::create(path)?,
+                    file: AtomicFile::create_with(path, job.durability)?,
                     cancel: cancel.clone(),
                 });
             }
-            Destination::Path(path) => Target::File(AtomicFile::create(path)?),
+            Destination::Path(path) => Target::File(AtomicFile::create_with(path, job.durability)?),
             Destination::Stdout => {
                 Target::Stdout(BufWriter::with_capacity(STDOUT_BUFFER, io::stdout()))
             }
@@ -384,6 +386,7 @@ mod tests {
             format: Format::Docker,
             gzip,
             uncompressed_layers: false,
+            durability: Durability::Synced,
             replace_layout: false,
             images: Vec::new(),
         }

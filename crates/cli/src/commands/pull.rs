@@ -4,7 +4,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use imgpull_archive::{ArchiveImage, WrittenImage};
+use imgpull_archive::{ArchiveImage, Durability, WrittenImage};
 use imgpull_blobstore::{DiffIdEntry, StatsRecorder, Store};
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use imgpull_registry::{Client, PlatformChoice, ResolvedImage};
@@ -71,6 +71,11 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
         format: args.format,
         gzip,
         uncompressed_layers: args.uncompressed_layers,
+        durability: if args.no_sync {
+            Durability::Unsynced
+        } else {
+            Durability::Synced
+        },
         // A default name was checked to hold the same images (or --force was given).
         replace_layout: args.output.is_none(),
         images: pulled

@@ -7,6 +7,7 @@
 
 mod auth;
 mod cache;
+mod durability;
 mod failures;
 mod interrupts;
 mod pull;
