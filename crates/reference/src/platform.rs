@@ -53,19 +53,41 @@ impl Platform {
         }
     }
 
-    /// Parses `os/architecture[/variant]` (e.g. `linux/arm64/v8`), keeping the spelling given;
-    /// use [`Platform::normalized`] before comparing.
+    /// Parses a platform specifier as containerd's `platforms.Parse` does: `os/architecture`,
+    /// `os/architecture/variant` (e.g. `linux/arm64/v8`), or a lone `os` or `architecture`.
+    /// The parts given keep their spelling; use [`Platform::normalized`] before comparing.
     ///
-    /// Each part is `[A-Za-z0-9_.-]+`.
+    /// Each part is `[A-Za-z0-9_.-]+`. A lone part is read as follows, once normalised
+    /// (lowercase, `macos` → `darwin`, `aarch64` → `arm64`, `armhf` → `arm/v7`, …):
+    /// - a known operating system (`linux`, `windows`, `darwin`, `freebsd`, … as Go names them)
+    ///   gives that OS with the architecture and variant of [`Platform::host`];
+    /// - else a known architecture (`amd64`, `arm64`, `arm`, `386`, `ppc64le`, `s390x`,
+    ///   `riscv64`, … as Go names them) gives that architecture with the OS of
+    ///   [`Platform::host`]. containerd takes the running program's OS here, not `linux`, and so
+    ///   does this: `arm64` is `linux/arm64` on Linux but `darwin/arm64` on macOS, where Linux
+    ///   images need `linux/arm64`;
+    /// - anything else is refused rather than guessed.
+    ///
+    /// ```
+    /// use imgpull_reference::Platform;
+    ///
+    /// let host = Platform::host();
+    /// let arm64 = Platform::parse("aarch64")?;
+    /// assert_eq!((arm64.os.as_str(), arm64.architecture.as_str()), (host.os.as_str(), "aarch64"));
+    /// assert!(arm64.matches(&Platform::new(host.os.as_str(), "arm64")));
+    /// assert_eq!(Platform::parse("windows")?.architecture, host.architecture);
+    /// assert!(Platform::parse("plan10").is_err());
+    /// # Ok::<(), imgpull_reference::ReferenceError>(())
+    /// ```
     pub fn parse(input: &str) -> Result<Self, ReferenceError> {
         let invalid = |reason| ReferenceError::InvalidPlatform {
             input: input.to_owned(),
             reason,
         };
         let parts: Vec<&str> = input.split('/').collect();
-        if parts.len() < 2 || parts.len() > 3 {
+        if parts.len() > 3 {
             return Err(invalid(
-                "a platform is `os/architecture` or `os/architecture/variant`",
+                "a platform is `os/architecture`, `os/architecture/variant`, or a lone `os` or `architecture`",
             ));
         }
         if parts.iter().any(|part| {
@@ -78,9 +100,33 @@ impl Platform {
                 "each part must be non-empty and contain only [A-Za-z0-9_.-]",
             ));
         }
+        if let [lone] = parts[..] {
+            return Self::from_lone_part(lone).ok_or_else(|| {
+                invalid(
+                    "a lone part must be a known operating system (`linux`, `windows`, …) or \
+                     architecture (`amd64`, `arm64`, …); otherwise write `os/architecture`",
+                )
+            });
+        }
         let mut platform = Self::new(parts[0], parts[1]);
         platform.variant = parts.get(2).map(|v| (*v).to_owned());
         Ok(platform)
+    }
+
+    /// A lone OS or architecture completed from the host (see [`Platform::parse`]); `None` when
+    /// it is neither a known OS nor a known architecture.
+    fn from_lone_part(part: &str) -> Option<Self> {
+        let host = Self::host();
+        if KNOWN_OPERATING_SYSTEMS.contains(&normalize_os(part).as_str()) {
+            return Some(Self {
+                os: part.to_owned(),
+                ..host
+            });
+        }
+        let (architecture, _) = normalize_arch(&part.to_ascii_lowercase(), None);
+        KNOWN_ARCHITECTURES
+            .contains(&architecture.as_str())
+            .then(|| Self::new(host.os, part))
     }
 
     /// The platform of the running program, normalised.
@@ -102,10 +148,7 @@ impl Platform {
     /// bare numeric arm variants get a `v`; `i386`/`i686` → `386`.
     #[must_use]
     pub fn normalized(&self) -> Self {
-        let os = match self.os.to_ascii_lowercase().as_str() {
-            "macos" => "darwin".to_owned(),
-            other => other.to_owned(),
-        };
+        let os = normalize_os(&self.os);
         let variant = self.variant.as_deref().map(str::to_ascii_lowercase);
         let (architecture, variant) =
             normalize_arch(&self.architecture.to_ascii_lowercase(), variant);
@@ -172,6 +215,65 @@ impl Platform {
             (Some(wanted), Some(offered)) if offered < wanted => Some(wanted - offered),
             _ => None,
         }
+    }
+}
+
+/// The operating systems a lone platform part may name: Go's `GOOS` values, as containerd
+/// lists them.
+const KNOWN_OPERATING_SYSTEMS: &[&str] = &[
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "windows",
+    "zos",
+];
+
+/// The architectures a lone platform part may name once normalised: Go's `GOARCH` values, as
+/// containerd lists them.
+const KNOWN_ARCHITECTURES: &[&str] = &[
+    "386",
+    "amd64",
+    "amd64p32",
+    "arm",
+    "armbe",
+    "arm64",
+    "arm64be",
+    "loong64",
+    "mips",
+    "mipsle",
+    "mips64",
+    "mips64le",
+    "mips64p32",
+    "mips64p32le",
+    "ppc",
+    "ppc64",
+    "ppc64le",
+    "riscv",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sparc",
+    "sparc64",
+    "wasm",
+];
+
+/// The containerd normal form of an OS: lowercase, `macos` → `darwin`.
+fn normalize_os(os: &str) -> String {
+    match os.to_ascii_lowercase().as_str() {
+        "macos" => "darwin".to_owned(),
+        other => other.to_owned(),
     }
 }
 

@@ -190,6 +190,21 @@ fn multi_platform_index_pulls_arm_v7_and_keeps_every_platform_in_oci_outputs() {
     );
     assert_docker_archive(&sandbox.out().join(&name), arm);
 
+    // A lone architecture takes this host's OS, as containerd does: `armhf` is linux/arm/v7.
+    let lone = sandbox.json(&[
+        "pull",
+        "--json",
+        "--platform",
+        "armhf",
+        "-o",
+        "armhf.tar",
+        "--ca-file",
+        &ca,
+        &reference,
+    ]);
+    assert_eq!(str_at(&lone, "/images/0/platform"), "linux/arm/v7");
+    assert_eq!(str_at(&lone, "/images/0/config_digest"), arm.config.digest);
+
     // No such platform: exit 4, and the message lists what there is.
     let missing = sandbox.run(&[
         "pull",

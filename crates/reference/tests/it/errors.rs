@@ -104,8 +104,12 @@ fn with_tag_names_the_tag() {
 #[test]
 fn platform_messages() {
     assert_eq!(
-        Platform::parse("linux").unwrap_err().to_string(),
-        "invalid platform `linux`: a platform is `os/architecture` or `os/architecture/variant`"
+        Platform::parse("linux/arm/v7/x").unwrap_err().to_string(),
+        "invalid platform `linux/arm/v7/x`: a platform is `os/architecture`, `os/architecture/variant`, or a lone `os` or `architecture`"
+    );
+    assert_eq!(
+        Platform::parse("plan10").unwrap_err().to_string(),
+        "invalid platform `plan10`: a lone part must be a known operating system (`linux`, `windows`, …) or architecture (`amd64`, `arm64`, …); otherwise write `os/architecture`"
     );
     assert_eq!(
         Platform::parse("linux//v7").unwrap_err().to_string(),

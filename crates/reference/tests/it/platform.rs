@@ -20,12 +20,94 @@ fn parse_and_display() {
     );
     for bad in [
         "",
-        "linux",
         "linux/",
         "/amd64",
         "linux/arm/v7/x",
         "linux/am d64",
         "linux/arm//",
+    ] {
+        assert!(Platform::parse(bad).is_err(), "`{bad}` parsed");
+    }
+}
+
+#[test]
+fn lone_operating_system_takes_the_host_architecture() {
+    let host = Platform::host();
+    for (input, normal_os) in [
+        ("linux", "linux"),
+        ("windows", "windows"),
+        ("freebsd", "freebsd"),
+        ("Linux", "linux"),
+        ("macos", "darwin"),
+    ] {
+        let platform = p(input);
+        // The part given keeps its spelling; the rest is the (normalised) host's.
+        assert_eq!(platform.os, input);
+        assert_eq!(platform.architecture, host.architecture, "`{input}`");
+        assert_eq!(platform.variant, host.variant, "`{input}`");
+        assert_eq!(platform.normalized().os, normal_os);
+    }
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(p("windows").to_string(), "windows/amd64");
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(p("windows").to_string(), "windows/arm64");
+}
+
+#[test]
+fn lone_architecture_takes_the_host_os() {
+    let host_os = Platform::host().os;
+    let cases = [
+        ("arm64", "arm64"),
+        ("aarch64", "arm64"),
+        ("AArch64", "arm64"),
+        ("amd64", "amd64"),
+        ("x86_64", "amd64"),
+        ("x86-64", "amd64"),
+        ("armhf", "arm/v7"),
+        ("armel", "arm/v6"),
+        ("arm", "arm/v7"),
+        ("i386", "386"),
+        ("i686", "386"),
+        ("386", "386"),
+        ("ppc64le", "ppc64le"),
+        ("s390x", "s390x"),
+        ("riscv64", "riscv64"),
+        ("loong64", "loong64"),
+        ("wasm", "wasm"),
+    ];
+    for (input, normal) in cases {
+        let platform = p(input);
+        assert_eq!(platform.os, host_os, "`{input}`");
+        assert_eq!(platform.architecture, input);
+        assert_eq!(platform.variant, None, "`{input}`");
+        assert_eq!(
+            platform.normalized().to_string(),
+            format!("{host_os}/{normal}"),
+            "normalising `{input}`"
+        );
+        assert!(platform.matches(&p(&format!("{host_os}/{normal}"))));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        assert_eq!(p("arm64").to_string(), "linux/arm64");
+        assert!(p("armhf").matches(&p("linux/arm/v7")));
+        assert!(!p("arm64").matches(&p("windows/arm64")));
+    }
+}
+
+#[test]
+fn lone_parts_display_in_a_form_that_parses_back() {
+    for input in ["linux", "windows", "arm64", "aarch64", "armhf", "x86_64"] {
+        let platform = p(input);
+        assert!(platform.to_string().contains('/'), "`{input}`");
+        assert_eq!(p(&platform.to_string()), platform, "`{input}`");
+    }
+}
+
+#[test]
+fn lone_unknown_parts_are_refused() {
+    for bad in [
+        "plan10", "x86", "armv7", "arm64v8", "latest", "v7", "amd64/",
     ] {
         assert!(Platform::parse(bad).is_err(), "`{bad}` parsed");
     }

@@ -124,4 +124,18 @@ proptest! {
         prop_assert!(platform.matches(&normalized));
         prop_assert!(normalized.matches(&platform));
     }
+
+    #[test]
+    fn lone_platform_parts_complete_to_a_platform_that_round_trips(s in prop_oneof![
+        "[A-Za-z0-9_.-]{1,10}",
+        prop::sample::select(&["linux", "Windows", "macos", "aarch64", "ARMHF", "x86_64", "arm", "i686"][..])
+            .prop_map(str::to_owned),
+    ]) {
+        if let Ok(platform) = Platform::parse(&s) {
+            // Exactly one of OS and architecture is the part given; the other is the host's.
+            prop_assert!(platform.os == s || platform.architecture == s);
+            prop_assert_eq!(Platform::parse(&platform.to_string()).unwrap(), platform.clone());
+            prop_assert!(platform.matches(&platform.normalized()));
+        }
+    }
 }
