@@ -232,8 +232,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 /// The images of issue 7, sizes divided by `scale`: `big` (≈ 450 MB compressed: two random
 /// 150 MiB layers, two 200 MiB text layers that gzip about 3:1, two tiny ones), `big2` (4 of
-/// big's layers and 2 new), `double` (big's and big2's layers and 2 more: twice big, for peak
-/// RSS) and `many` (40 random 1 MiB layers).
+/// big's layers and 2 new), `double` (big's six kinds of layer in the same order, the four large
+/// ones twice as large, all with other seeds: twice the bytes in as many layers, for peak RSS),
+/// `many` (40 random 1 MiB layers) and `many4` (160 of them: four times the layers, for peak RSS).
 fn plan(scale: u64) -> Vec<ImageSpec> {
     let mib = |n: u64| (n << 20) / scale;
     let random = |seed, size| LayerSpec {
@@ -246,46 +247,43 @@ fn plan(scale: u64) -> Vec<ImageSpec> {
         size,
         content: Content::Text,
     };
-    let (tiny_text, tiny_random) = (text(5, 8 << 10), random(6, 32 << 10));
-    let big = vec![
-        tiny_text,
-        random(1, mib(150)),
-        text(3, mib(200)),
-        random(2, mib(150)),
-        text(4, mib(200)),
-        tiny_random,
-    ];
-    let big2 = vec![
-        tiny_text,
-        random(1, mib(150)),
-        text(3, mib(200)),
-        random(7, mib(150)),
-        text(8, mib(200)),
-        tiny_random,
-    ];
-    let mut double = big.clone();
-    double.extend([
-        random(7, mib(150)),
-        text(8, mib(200)),
-        random(9, mib(150)),
-        text(10, mib(200)),
-    ]);
+    let (tiny_text, tiny_random) = (8 << 10, 32 << 10);
+    // big's shape: tiny text, random, text, random, text, tiny random; `seeds` in that order.
+    let shaped = |seeds: [u64; 6], factor: u64| {
+        vec![
+            text(seeds[0], tiny_text),
+            random(seeds[1], mib(150 * factor)),
+            text(seeds[2], mib(200 * factor)),
+            random(seeds[3], mib(150 * factor)),
+            text(seeds[4], mib(200 * factor)),
+            random(seeds[5], tiny_random),
+        ]
+    };
+    let many = |first_seed: u64, count: u64| {
+        (first_seed..first_seed + count)
+            .map(|seed| random(seed, mib(1)))
+            .collect()
+    };
     vec![
         ImageSpec {
             name: "big",
-            layers: big,
+            layers: shaped([5, 1, 3, 2, 4, 6], 1),
         },
         ImageSpec {
             name: "big2",
-            layers: big2,
+            layers: shaped([5, 1, 3, 7, 8, 6], 1),
         },
         ImageSpec {
             name: "double",
-            layers: double,
+            layers: shaped([11, 12, 13, 14, 15, 16], 2),
         },
         ImageSpec {
             name: "many",
-            layers: (0..40).map(|i| random(100 + i, mib(1))).collect(),
+            layers: many(100, 40),
+        },
+        ImageSpec {
+            name: "many4",
+            layers: many(1000, 160),
         },
     ]
 }
@@ -304,9 +302,19 @@ fn cases() -> Vec<Case> {
             imgpull("big", Cache::Cold, &[]),
         ),
         Case::new(
+            "imgpull/big/cold-no-sync",
+            "imgpull big, cold cache, --no-sync",
+            imgpull("big", Cache::Cold, &["--no-sync"]),
+        ),
+        Case::new(
             "imgpull/big/warm",
             "imgpull big, warm cache",
             imgpull("big", Cache::Warm, &[]),
+        ),
+        Case::new(
+            "imgpull/big/warm-no-sync",
+            "imgpull big, warm cache, --no-sync",
+            imgpull("big", Cache::Warm, &["--no-sync"]),
         ),
         Case::new(
             "imgpull/big2/after-big",
@@ -325,13 +333,18 @@ fn cases() -> Vec<Case> {
         ),
         Case::new(
             "imgpull/double/cold",
-            "imgpull double (2× big), cold",
+            "imgpull double (big's layers at 2× the size), cold",
             imgpull("double", Cache::Cold, &[]),
         ),
         Case::new(
             "imgpull/many/cold",
             "imgpull many, cold cache",
             imgpull("many", Cache::Cold, &[]),
+        ),
+        Case::new(
+            "imgpull/many4/cold",
+            "imgpull many4, cold cache",
+            imgpull("many4", Cache::Cold, &[]),
         ),
         Case::new(
             "oci-client/big",
@@ -364,7 +377,16 @@ fn cases() -> Vec<Case> {
                 except: Some("big"),
             },
         ),
-        Case::new("cat/big", "cat big's archive > new file", Action::Cat),
+        Case::new(
+            "cat/big",
+            "cat big's archive > new file",
+            Action::Cat { sync: false },
+        ),
+        Case::new(
+            "cat-sync/big",
+            "cat big's archive > new file, then fsync it and its directory",
+            Action::Cat { sync: true },
+        ),
         Case::new(
             "oci-client/many",
             "oci-client many",
@@ -630,18 +652,32 @@ mod tests {
     fn the_plan_matches_issue_7() {
         let specs = plan(1);
         let names: Vec<&str> = specs.iter().map(|spec| spec.name).collect();
-        assert_eq!(names, ["big", "big2", "double", "many"]);
-        let (big, big2, double, many) = (
-            &specs[0].layers,
-            &specs[1].layers,
-            &specs[2].layers,
-            &specs[3].layers,
-        );
+        assert_eq!(names, ["big", "big2", "double", "many", "many4"]);
+        let [big, big2, double, many, many4] = [0, 1, 2, 3, 4].map(|i| &specs[i].layers);
         assert_eq!(big.len(), 6);
         assert_eq!(big2.iter().filter(|layer| big.contains(layer)).count(), 4);
+        // double: big's kinds in big's order, each large layer twice as large, no seed reused.
+        let kinds = |layers: &[LayerSpec]| layers.iter().map(|l| l.content).collect::<Vec<_>>();
+        assert_eq!(kinds(double), kinds(big));
+        for (large, small) in double.iter().zip(big.iter()).skip(1).take(4) {
+            assert_eq!(large.size, 2 * small.size);
+        }
         let size = |layers: &[LayerSpec]| layers.iter().map(|layer| layer.size).sum::<u64>();
         assert_eq!(size(double), 2 * size(big) - 8 * 1024 - 32 * 1024);
         assert_eq!((many.len(), many[0].size), (40, 1 << 20));
+        assert_eq!((many4.len(), many4[0].size), (160, 1 << 20));
+        // Apart from the 4 layers big2 takes from big, every layer has a seed of its own.
+        let mut seeds: Vec<u64> = [big2, double, many, many4]
+            .into_iter()
+            .flatten()
+            .filter(|layer| !big.contains(layer))
+            .chain(big)
+            .map(|layer| layer.seed)
+            .collect();
+        let layers = seeds.len();
+        seeds.sort_unstable();
+        seeds.dedup();
+        assert_eq!((layers, seeds.len()), (6 + 2 + 6 + 40 + 160, layers));
         assert!(plan(QUICK_SCALE)[0].layers[1].size < 4 << 20);
         assert_ne!(fixture_key(&specs), fixture_key(&plan(QUICK_SCALE)));
     }

@@ -108,8 +108,12 @@ pub enum Action {
         /// Leave out the blobs of this image.
         except: Option<&'static str>,
     },
-    /// `cat` of the warm archive into a new file.
-    Cat,
+    /// `cat` of the warm archive into a new file; with `sync`, then `fsync` of the file and its
+    /// directory (what imgpull does by default before and after renaming its output into place).
+    Cat {
+        /// Whether the copy is made durable.
+        sync: bool,
+    },
 }
 
 /// One timed situation.
@@ -225,10 +229,16 @@ impl Case {
                         .args(files),
                 ]
             }
-            Action::Cat => vec![
+            Action::Cat { sync: false } => vec![
                 Invocation::new("cat")
                     .args([&context.warm_archive])
                     .stdout_to(out),
+            ],
+            // One process under GNU time; coreutils `sync FILE…` fsyncs each file it names.
+            Action::Cat { sync: true } => vec![
+                Invocation::new("sh")
+                    .args(["-c", r#"cat "$1" > "$2" && sync "$2" "$3""#, "sh"])
+                    .args([context.warm_archive.as_path(), out.as_path(), scratch]),
             ],
         })
     }
@@ -298,7 +308,7 @@ impl Case {
                     }
                 }
             }
-            Action::Cat => {
+            Action::Cat { .. } => {
                 let size = fs::metadata(&context.warm_archive)
                     .map_err(|e| format!("cannot stat the warm archive: {e}"))?
                     .len();
