@@ -90,6 +90,7 @@ struct Target {
     criterion: Criterion,
 }
 
+/// A [`Criterion::Time`] target.
 const fn time(
     text: &'static str,
     origin: Origin,
@@ -108,6 +109,7 @@ const fn time(
     }
 }
 
+/// A [`Criterion::RssGrowth`] target: a peak at most 1.25 times the reference's.
 const fn rss_growth(
     text: &'static str,
     origin: Origin,
@@ -125,6 +127,7 @@ const fn rss_growth(
     }
 }
 
+/// Every target, each table's rows in the order printed.
 const TARGETS: &[Target] = &[
     time(
         "big cold, docker archive: ≤ 1.2× oci-client fetching the blobs",
