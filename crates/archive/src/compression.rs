@@ -2,11 +2,15 @@
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
 use imgpull_reference::media_types;
 use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
 use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
+use tempfile::NamedTempFile;
+
+use crate::error::ArchiveError;
 
 pub use imgpull_reference::media_types::DOCKER_LAYER_TAR;
 
@@ -119,6 +123,63 @@ impl fmt::Display for Compression {
 
 const BUFFER: usize = 128 * 1024;
 
+/// How far a gzip-compressed input archive may expand when it is inflated to a temporary file
+/// (a gzip stream cannot be seeked): `ratio` times its compressed size, but at least `floor`
+/// bytes whatever its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InflateLimit {
+    /// How many times its compressed size an archive may inflate to.
+    pub(crate) ratio: u64,
+    /// How many bytes any archive may inflate to.
+    pub(crate) floor: u64,
+}
+
+impl InflateLimit {
+    /// The limit of [`ArchiveReader`](crate::ArchiveReader): 100 times, at least 1 GiB. deflate
+    /// reaches about 1000 times on runs of zeros, which is what a gzip bomb is made of, while an
+    /// image tar (layers compressed, or plain file systems) seldom shrinks more than 10 times.
+    pub(crate) const ARCHIVE: Self = Self {
+        ratio: 100,
+        floor: 1 << 30,
+    };
+
+    /// The most bytes an archive of `compressed` bytes may inflate to.
+    fn max_output(self, compressed: u64) -> u64 {
+        compressed.saturating_mul(self.ratio).max(self.floor)
+    }
+}
+
+/// Inflates the gzip-compressed archive `path` (`whole` reads it from its first byte, and it is
+/// `compressed` bytes long) into a temporary file, stopping with
+/// [`ArchiveError::InflateLimit`] as soon as the output passes `limit` (the partial file is
+/// deleted).
+pub(crate) fn inflate_archive(
+    path: &Path,
+    whole: impl Read,
+    compressed: u64,
+    limit: InflateLimit,
+) -> Result<NamedTempFile, ArchiveError> {
+    let max = limit.max_output(compressed);
+    let mut temp = NamedTempFile::new()
+        .map_err(|e| ArchiveError::file("cannot create a temporary file for", path, e))?;
+    let mut decoder = Compression::Gzip.decoder(whole).take(max.saturating_add(1));
+    let written =
+        io::copy(&mut decoder, temp.as_file_mut()).map_err(|source| ArchiveError::Tar {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if written > max {
+        return Err(ArchiveError::InflateLimit {
+            path: path.to_path_buf(),
+            limit: max,
+            ratio: limit.ratio,
+            floor: limit.floor,
+            compressed,
+        });
+    }
+    Ok(temp)
+}
+
 /// Reads a gzip decoder to its end, then drains what remains of its input.
 struct DrainAfter<R: BufRead> {
     decoder: MultiGzDecoder<R>,
@@ -223,7 +284,10 @@ impl<R: BufRead> Read for ZstdFrames<R> {
 mod tests {
     use std::io::{Read, Write};
 
-    use super::{Compression, DOCKER_LAYER_TAR};
+    use std::path::Path;
+
+    use super::{Compression, DOCKER_LAYER_TAR, InflateLimit, inflate_archive};
+    use crate::error::ArchiveError;
     use imgpull_reference::media_types;
 
     fn zstd(data: &[u8]) -> Vec<u8> {
@@ -316,5 +380,100 @@ mod tests {
         let mut skippable = zstd(b"x");
         skippable.extend([0x50, 0x2a, 0x4d, 0x18, 100, 0, 0, 0, 1]);
         assert!(decode(Compression::Zstd, &skippable).is_err());
+    }
+
+    /// Inflates `compressed` as the archive `bomb.tar.gz` within `limit`.
+    fn inflate(compressed: &[u8], limit: InflateLimit) -> Result<Vec<u8>, ArchiveError> {
+        let temp = inflate_archive(
+            Path::new("bomb.tar.gz"),
+            compressed,
+            compressed.len() as u64,
+            limit,
+        )?;
+        Ok(std::fs::read(temp.path()).unwrap())
+    }
+
+    #[test]
+    fn archive_limit_is_a_ratio_with_a_floor() {
+        assert_eq!(InflateLimit::ARCHIVE.max_output(0), 1 << 30);
+        assert_eq!(InflateLimit::ARCHIVE.max_output(1 << 20), 1 << 30);
+        assert_eq!(InflateLimit::ARCHIVE.max_output(1 << 30), 100 << 30);
+        assert_eq!(InflateLimit::ARCHIVE.max_output(u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_limit_with_a_hint() {
+        // 8 MiB of zeros in about 8 KiB: a ratio of about 1000.
+        let zeros = vec![0_u8; 8 << 20];
+        let bomb = gzip(&zeros);
+        let compressed = bomb.len() as u64;
+        assert!(compressed * 100 < zeros.len() as u64);
+        let limit = InflateLimit {
+            ratio: 100,
+            floor: 1 << 20,
+        };
+        let max = limit.max_output(compressed);
+        let err = inflate(&bomb, limit).unwrap_err();
+        let ArchiveError::InflateLimit {
+            limit: reported,
+            compressed: reported_compressed,
+            ..
+        } = &err
+        else {
+            panic!("not the inflation limit: {err}");
+        };
+        assert_eq!((*reported, *reported_compressed), (max, compressed));
+        assert!(!err.is_integrity());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "`bomb.tar.gz` decompresses to more than {max} bytes (100 times its {compressed} \
+                 bytes, at least 1048576): refused as a possible gzip bomb; if you trust it, \
+                 decompress it yourself (`gunzip -k`) and give the plain tar, which is read in place"
+            )
+        );
+        // The ratio alone refuses it too; either bound, large enough, lets it through.
+        let ratio_only = InflateLimit {
+            ratio: 100,
+            floor: 0,
+        };
+        assert!(matches!(
+            inflate(&bomb, ratio_only),
+            Err(ArchiveError::InflateLimit { limit, .. }) if limit == compressed * 100
+        ));
+        let roomy = InflateLimit {
+            ratio: 100,
+            floor: 16 << 20,
+        };
+        assert_eq!(inflate(&bomb, roomy).unwrap(), zeros);
+        let generous = InflateLimit {
+            ratio: 2000,
+            floor: 0,
+        };
+        assert_eq!(inflate(&bomb, generous).unwrap(), zeros);
+    }
+
+    #[test]
+    fn the_limit_is_inclusive() {
+        let content = b"exactly this many bytes".repeat(100);
+        let compressed = gzip(&content);
+        let exact = InflateLimit {
+            ratio: 0,
+            floor: content.len() as u64,
+        };
+        assert_eq!(inflate(&compressed, exact).unwrap(), content);
+        let short = InflateLimit {
+            floor: content.len() as u64 - 1,
+            ..exact
+        };
+        assert!(matches!(
+            inflate(&compressed, short),
+            Err(ArchiveError::InflateLimit { .. })
+        ));
+        // Corruption stays a tar-stream error, not a limit error.
+        assert!(matches!(
+            inflate(&compressed[..compressed.len() / 2], exact),
+            Err(ArchiveError::Tar { .. })
+        ));
     }
 }

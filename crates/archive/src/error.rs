@@ -170,6 +170,27 @@ pub enum ArchiveError {
         reason: String,
     },
 
+    /// A gzip-compressed archive inflates to more than [`ArchiveReader`](crate::ArchiveReader)
+    /// writes to its temporary copy: a gzip bomb, or an unusually compressible archive.
+    #[error(
+        "`{}` decompresses to more than {limit} bytes ({ratio} times its {compressed} bytes, \
+         at least {floor}): refused as a possible gzip bomb; if you trust it, decompress it \
+         yourself (`gunzip -k`) and give the plain tar, which is read in place",
+        path.display()
+    )]
+    InflateLimit {
+        /// The archive.
+        path: PathBuf,
+        /// The most bytes it could inflate to.
+        limit: u64,
+        /// How many times its compressed size an archive may inflate to.
+        ratio: u64,
+        /// How many bytes any archive may inflate to, whatever its compressed size.
+        floor: u64,
+        /// Its compressed size.
+        compressed: u64,
+    },
+
     /// A tar stream could not be read.
     #[error("cannot read the tar stream of `{}`: {source}", path.display())]
     Tar {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
 
 use super::members::Members;
-use crate::compression::Compression;
+use crate::compression::{self, Compression, InflateLimit};
 use crate::error::ArchiveError;
 use crate::source::Blob;
 
@@ -127,21 +127,20 @@ impl Storage {
 
 impl TarFile {
     /// Opens a tar, decompressing a gzip-compressed one into a temporary file first (a gzip
-    /// stream cannot be seeked, and layers are never held in memory).
+    /// stream cannot be seeked, and layers are never held in memory), within
+    /// [`InflateLimit::ARCHIVE`].
     fn open_path(path: &Path) -> Result<Self, ArchiveError> {
         let file = File::open(path).map_err(|e| ArchiveError::file("cannot open", path, e))?;
+        let compressed = file
+            .metadata()
+            .map_err(|e| ArchiveError::file("cannot read", path, e))?
+            .len();
         let (compression, whole) = Compression::detect(BufReader::new(file))
             .map_err(|e| ArchiveError::file("cannot read", path, e))?;
         if compression != Compression::Gzip {
             return Ok(Self::Path(path.to_path_buf()));
         }
-        let mut temp = NamedTempFile::new()
-            .map_err(|e| ArchiveError::file("cannot create a temporary file for", path, e))?;
-        let mut decoder = Compression::Gzip.decoder(whole);
-        io::copy(&mut decoder, temp.as_file_mut()).map_err(|source| ArchiveError::Tar {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let temp = compression::inflate_archive(path, whole, compressed, InflateLimit::ARCHIVE)?;
         Ok(Self::Inflated {
             original: path.to_path_buf(),
             temp,
