@@ -289,8 +289,8 @@ impl AuthState {
         Ok(value)
     }
 
-    /// Sends a token request (no redirects: the realm gets the credentials, nobody else)
-    /// and reads its body up to the auth crate's cap.
+    /// Sends a token request (redirects followed, credentials kept to the realm's origin:
+    /// see `Client::send_token_request`) and reads its body up to the auth crate's cap.
     async fn fetch_token(
         &self,
         client: &Client,
@@ -318,7 +318,7 @@ impl AuthState {
         client
             .with_retries_for(method, &policy, move || async move {
                 let response = client
-                    .send_direct(
+                    .send_token_request(
                         method,
                         &request.url,
                         headers.clone(),

@@ -1,9 +1,9 @@
 //! Blobs: a streaming body that starts at an offset, small verified blobs, and a
-//! resumable download that reconnects with `Range` when a body breaks.
+//! resumable download that reconnects with `Range` when a body breaks (the walk over a
+//! blob's origins is in `origin`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -12,13 +12,10 @@ use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Response, StatusCode};
 use url::Url;
 
-use crate::client::{Client, Request};
-use crate::error::{RegistryError, Retry};
+use crate::client::Client;
+use crate::error::RegistryError;
 use crate::range::ContentRange;
 use crate::redact::redact_url;
-
-/// How far a broken download must have moved on for its retry budget to start afresh.
-const MIN_PROGRESS: u64 = 1024 * 1024;
 
 /// The body of a blob, as a stream of chunks exactly as the HTTP client delivers them.
 ///
@@ -59,7 +56,7 @@ impl BlobStream {
         }
     }
 
-    fn empty(url: Url, size: u64) -> Self {
+    pub(crate) fn empty(url: Url, size: u64) -> Self {
         Self {
             body: Box::pin(futures_util::stream::empty()),
             url,
@@ -135,10 +132,11 @@ impl Stream for BlobStream {
 impl Client {
     /// Opens a blob's body from `offset` (`Range: bytes=offset-` when it is not 0).
     ///
-    /// Mirrors are tried first, then the registry, then the descriptor's `urls` (foreign
-    /// layers, fetched without credentials). Redirects to a CDN are followed without the
-    /// registry's `Authorization` header. Opening is retried per the retry policy; a body
-    /// that breaks later is the caller's to resume (see [`Client::download`]).
+    /// The origins of [`Client::blob_origins`] are tried in order (allowed foreign layer
+    /// URLs, fetched without credentials; mirrors; the registry itself, whose failure is
+    /// returned). Redirects to a CDN are followed without the registry's `Authorization`
+    /// header. Opening is retried per the retry policy; a body that breaks later is the
+    /// caller's to resume (see [`Client::download`]).
     ///
     /// An `offset` equal to the size gives an empty stream; one beyond it starts over at 0.
     pub async fn blob(
@@ -148,130 +146,43 @@ impl Client {
         offset: u64,
     ) -> Result<BlobStream, RegistryError> {
         let offset = if offset > descriptor.size { 0 } else { offset };
-        let path = format!("/v2/{}/blobs/{}", reference.repository(), descriptor.digest);
-        let from_registry = self
-            .on_endpoints(reference, |ping| {
-                let path = &path;
-                async move {
-                    let url = ping.url(path)?;
-                    if offset == descriptor.size && offset > 0 {
-                        return Ok(BlobStream::empty(url, descriptor.size));
-                    }
-                    let request = Request {
-                        method: Method::GET,
-                        url,
-                        headers: range_headers(offset),
-                        repository: Some(reference.repository()),
-                    };
-                    let request = &request;
-                    let ping = &ping;
-                    self.with_retries(&self.inner.retry, move || async move {
-                        let response = self.send_authenticated(ping, request).await?;
-                        open_stream(response, offset, descriptor.size)
-                    })
-                    .await
-                }
-            })
-            .await;
-        let registry_error = match from_registry {
-            Ok(stream) => return Ok(stream),
-            Err(error) => error,
-        };
-        for url in &descriptor.urls {
-            let Ok(url) = Url::parse(url) else { continue };
-            if !matches!(url.scheme(), "http" | "https") {
-                continue;
-            }
-            match self.foreign_blob(&url, descriptor, offset).await {
+        let (fallible, registry) = self.origin_list(reference, descriptor);
+        for origin in &fallible {
+            match self.open_at(origin, reference, descriptor, offset).await {
                 Ok(stream) => return Ok(stream),
                 Err(error) => {
-                    tracing::debug!(url = %redact_url(&url), %error, "foreign layer URL failed");
+                    tracing::debug!(%origin, %error, "blob origin failed; trying the next one");
                 }
             }
         }
-        Err(registry_error)
+        self.open_at(&registry, reference, descriptor, offset).await
     }
 
-    async fn foreign_blob(
-        &self,
-        url: &Url,
-        descriptor: &Descriptor,
-        offset: u64,
-    ) -> Result<BlobStream, RegistryError> {
-        let headers = range_headers(offset);
-        let headers = &headers;
-        self.with_retries(&self.inner.retry, move || async move {
-            let response = self.send_plain(&Method::GET, url.clone(), headers).await?;
-            if !response.status().is_success() {
-                return Err(self
-                    .status_error(&Method::GET, url, None, response, false)
-                    .await);
-            }
-            open_stream(response, offset, descriptor.size)
-        })
-        .await
-    }
-
-    /// Downloads a blob from `offset` to its end, handing every chunk to `sink` in order.
-    ///
-    /// When the body breaks (reset, timeout, early end) the download reconnects with
-    /// `Range: bytes=<position>-` and continues; when a server answers a range with the
-    /// whole blob, the bytes the sink already has are skipped, so the sink only ever sees
-    /// each byte once. Attempts and time are bounded by the retry policy, counted afresh
-    /// once the download has moved on by at least 1 MiB since they were last counted
-    /// afresh (a server that breaks every body after a few bytes does not get an attempt
-    /// budget per few bytes). The sink sees every chunk, so it can
-    /// also report progress. The digest is not checked here: the sink's owner does it.
+    /// Downloads a blob from `offset` to its end, handing every chunk to `sink` in order,
+    /// from the first of its origins that serves it ([`crate::BlobOrigins::download`], which says
+    /// how a broken body resumes). The digest is not checked here: the sink's owner does
+    /// it, and can use [`Client::blob_origins`] to pass over an origin whose bytes fail.
     pub async fn download<F, E>(
         &self,
         reference: &Reference,
         descriptor: &Descriptor,
         offset: u64,
-        mut sink: F,
+        sink: F,
     ) -> Result<(), RegistryError>
     where
         F: FnMut(&[u8]) -> Result<(), E>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let policy = self.inner.retry;
-        let mut position = offset.min(descriptor.size);
-        let mut start = Instant::now();
-        let mut attempts = 0_u32;
-        let mut progress_mark = position;
-        loop {
-            attempts += 1;
-            let stream = self.blob(reference, descriptor, position).await?;
-            let error = match pump(stream, &mut position, descriptor, &mut sink).await {
-                Ok(()) => return Ok(()),
-                Err(error) => error,
-            };
-            let Retry::After(asked) = error.retry_decision() else {
-                return Err(error);
-            };
-            if position.saturating_sub(progress_mark) >= MIN_PROGRESS {
-                progress_mark = position;
-                attempts = 1;
-                start = Instant::now();
-            }
-            let Some(delay) = policy.next_delay(attempts, start.elapsed(), asked) else {
-                return Err(RegistryError::GaveUp {
-                    attempts,
-                    elapsed: start.elapsed(),
-                    source: Box::new(error),
-                });
-            };
-            tracing::debug!(
-                digest = %descriptor.digest,
-                position,
-                %error,
-                "blob body broke; resuming"
-            );
-            tokio::time::sleep(delay).await;
-        }
+        self.blob_origins(reference, descriptor)
+            .download(offset, sink)
+            .await
+            .map(|_| ())
     }
 
     /// Fetches a small blob whole (a config, an attestation) and verifies its size and
-    /// digest; blobs larger than `max` bytes are refused before any request.
+    /// digest; blobs larger than `max` bytes are refused before any request. Bytes that
+    /// fail verification from a mirror or foreign URL make the next origin serve the blob;
+    /// from the registry itself they are [`RegistryError::DigestMismatch`].
     pub async fn blob_bytes(
         &self,
         reference: &Reference,
@@ -284,27 +195,34 @@ impl Client {
                 limit: max,
             });
         }
-        let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
-        self.download(reference, descriptor, 0, |chunk: &[u8]| {
-            bytes.extend_from_slice(chunk);
-            Ok::<(), std::convert::Infallible>(())
-        })
-        .await?;
-        let actual = Digest::compute(descriptor.digest.algorithm(), &bytes);
-        if actual != descriptor.digest {
-            return Err(RegistryError::DigestMismatch {
-                url: format!("{reference}@{}", descriptor.digest),
-                expected: descriptor.digest.clone(),
-                actual,
-            });
+        let mut origins = self.blob_origins(reference, descriptor);
+        loop {
+            let mut bytes = Vec::with_capacity(usize::try_from(descriptor.size).unwrap_or(0));
+            let served = origins
+                .download(0, |chunk: &[u8]| {
+                    bytes.extend_from_slice(chunk);
+                    Ok::<(), std::convert::Infallible>(())
+                })
+                .await?
+                .url();
+            let actual = Digest::compute(descriptor.digest.algorithm(), &bytes);
+            if actual == descriptor.digest {
+                return Ok(bytes);
+            }
+            if !origins.reject() {
+                return Err(RegistryError::DigestMismatch {
+                    url: served,
+                    expected: descriptor.digest.clone(),
+                    actual,
+                });
+            }
         }
-        Ok(bytes)
     }
 }
 
 /// Feeds a stream to the sink from `position` on, skipping what the sink already has when
 /// the stream starts earlier (a server that ignored the range).
-async fn pump<F, E>(
+pub(crate) async fn pump<F, E>(
     mut stream: BlobStream,
     position: &mut u64,
     descriptor: &Descriptor,
@@ -335,7 +253,8 @@ where
     Ok(())
 }
 
-fn range_headers(offset: u64) -> HeaderMap {
+/// `Range: bytes=offset-` when `offset` is not 0.
+pub(crate) fn range_headers(offset: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
     if offset > 0
         && let Ok(value) = HeaderValue::from_str(&format!("bytes={offset}-"))
@@ -346,7 +265,11 @@ fn range_headers(offset: u64) -> HeaderMap {
 }
 
 /// Checks how the server answered a (possibly ranged) blob request and wraps the body.
-fn open_stream(response: Response, offset: u64, size: u64) -> Result<BlobStream, RegistryError> {
+pub(crate) fn open_stream(
+    response: Response,
+    offset: u64,
+    size: u64,
+) -> Result<BlobStream, RegistryError> {
     match response.status() {
         StatusCode::PARTIAL_CONTENT => {
             let value = response

@@ -95,9 +95,10 @@ impl ClientBuilder {
     /// registry itself; a mirror's failure or 404 falls through to the next. An `http://`
     /// mirror must be on this machine or named insecure ([`ClientBuilder::build`] fails
     /// otherwise). Content from a mirror is trusted as far as it can be proved: manifests
-    /// asked for by digest and blobs are checked against their digests; a manifest asked
-    /// for by tag is accepted as the mirror serves it (as docker does), checked against its
-    /// `Docker-Content-Digest` when sent.
+    /// asked for by digest and blobs are checked against their digests, and what fails the
+    /// check is fetched from the next mirror or the registry (for blobs, see
+    /// [`crate::BlobOrigins::reject`]); a manifest asked for by tag is accepted as the mirror
+    /// serves it (as docker does), checked against its `Docker-Content-Digest` when sent.
     pub fn mirror(mut self, registry: impl Into<String>, base_url: impl Into<String>) -> Self {
         self.mirrors.push((registry.into(), base_url.into()));
         self

@@ -81,6 +81,11 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
+    /// The first base URL to try.
+    pub(crate) fn first_candidate(&self) -> Option<&Url> {
+        self.candidates.first()
+    }
+
     fn key(&self) -> String {
         self.candidates
             .first()
@@ -97,6 +102,9 @@ pub(crate) struct Ping {
     pub host: String,
     /// Whether requests to this base skip TLS verification.
     insecure: bool,
+    /// Whether redirects must stay off plain http, unless to this machine or a host named
+    /// insecure (foreign layer URLs).
+    keep_https: bool,
     /// The challenge of the endpoint, learnt from the ping or a later 401.
     challenge: Mutex<Option<Challenge>>,
 }
@@ -261,6 +269,7 @@ impl Client {
                 base: base.clone(),
                 host: endpoint.host.clone(),
                 insecure: endpoint.insecure,
+                keep_https: false,
                 challenge: Mutex::new(None),
             };
             let url = ping.url("/v2/")?;
@@ -466,6 +475,12 @@ impl Client {
                 return Ok(response);
             }
             url = redirect_target(&url, &response)?;
+            if ping.keep_https && !self.scheme_allowed(&url) {
+                return Err(RegistryError::Redirect {
+                    url: redact_url(&url),
+                    reason: "a redirect from https to plain http on another machine".to_owned(),
+                });
+            }
         }
         Err(RegistryError::Redirect {
             url: redact_url(&url),
@@ -473,51 +488,95 @@ impl Client {
         })
     }
 
-    /// Sends a request that needs no registry credentials (token realms, foreign layer
-    /// URLs), following redirects.
-    pub(crate) async fn send_plain(
+    /// Sends a request for a foreign layer URL: no registry credentials, redirects followed
+    /// but never from https to plain http on another machine.
+    pub(crate) async fn send_foreign(
         &self,
-        method: &Method,
         url: Url,
         headers: &HeaderMap,
     ) -> Result<Response, RegistryError> {
         let ping = Ping {
             host: host_port(&url),
             insecure: self.inner.insecure.contains(&host_port(&url)),
+            keep_https: url.scheme() == "https",
             base: url.clone(),
             challenge: Mutex::new(None),
         };
-        self.send_once(&ping, method, url, headers, None).await
+        self.send_once(&ping, &Method::GET, url, headers, None)
+            .await
     }
 
-    /// Sends one request without following redirects and without registry credentials
-    /// beyond the headers given (token realms: their credentials go to them alone).
-    pub(crate) async fn send_direct(
+    /// Whether `url`'s scheme may be used: https always, plain http only to this machine or
+    /// a host named insecure.
+    pub(crate) fn scheme_allowed(&self, url: &Url) -> bool {
+        let host = host_port(url);
+        url.scheme() != "http" || self.is_local(&host) || self.is_named_insecure(&host)
+    }
+
+    /// Sends a token request and follows its redirects (at most ten). Its credentials (the
+    /// `Authorization` header, a form body) go only to the realm's own origin (scheme, host
+    /// and port), as a blob's `Authorization` goes only to the registry: a redirect elsewhere
+    /// is followed without the `Authorization` header, and a form body never leaves the
+    /// origin (a `307`/`308` of a form to another origin is an error). A `301`, `302` or
+    /// `303` turns a `POST` into a `GET` without body, as browsers do.
+    pub(crate) async fn send_token_request(
         &self,
         method: &Method,
-        url: &Url,
-        headers: HeaderMap,
-        body: Option<String>,
+        realm: &Url,
+        mut headers: HeaderMap,
+        mut body: Option<String>,
     ) -> Result<Response, RegistryError> {
-        let insecure = self.inner.insecure.contains(&host_port(url));
-        let mut builder = self
-            .http_for(insecure, url)
-            .request(method.clone(), url.clone())
-            .headers(headers);
-        if let Some(body) = body {
-            builder = builder.body(body);
+        let mut method = method.clone();
+        let mut url = realm.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let insecure = self.inner.insecure.contains(&host_port(&url));
+            let mut builder = self
+                .http_for(insecure, &url)
+                .request(method.clone(), url.clone())
+                .headers(headers.clone());
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| RegistryError::network(&method, &url, "sending the request", e))?;
+            let status = response.status().as_u16();
+            tracing::debug!(
+                %method,
+                url = %redact_url(&url),
+                status,
+                authenticated = headers.contains_key(header::AUTHORIZATION) || body.is_some(),
+                "token request"
+            );
+            if !response.status().is_redirection() {
+                return Ok(response);
+            }
+            let target = redirect_target(&url, &response)?;
+            if !same_origin(&target, realm) {
+                headers.remove(header::AUTHORIZATION);
+                if body.is_some() && matches!(status, 307 | 308) {
+                    return Err(RegistryError::Redirect {
+                        url: redact_url(&url),
+                        reason: format!(
+                            "the token realm sent a request carrying credentials on to another \
+                             origin ({})",
+                            redact_url(&target)
+                        ),
+                    });
+                }
+            }
+            if method == Method::POST && matches!(status, 301..=303) {
+                method = Method::GET;
+                body = None;
+                headers.remove(header::CONTENT_TYPE);
+            }
+            url = target;
         }
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| RegistryError::network(method, url, "sending the request", e))?;
-        tracing::debug!(
-            %method,
-            url = %redact_url(url),
-            status = response.status().as_u16(),
-            "token request"
-        );
-        Ok(response)
+        Err(RegistryError::Redirect {
+            url: redact_url(&url),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
     }
 
     /// The HTTP client for a request to `url`: without certificate verification when the

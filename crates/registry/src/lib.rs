@@ -34,7 +34,13 @@
 //!   `ProxyFromEnvironment` does).
 //! - `/v2/` is pinged once per endpoint; the scheme and auth challenge it reveals are kept.
 //! - Redirects are followed by hand, so the `Authorization` header only ever goes to the
-//!   registry's own origin, never to a CDN or S3 bucket.
+//!   registry's own origin, never to a CDN or S3 bucket; a token realm's redirects keep its
+//!   credentials to the realm's own origin in the same way.
+//! - A blob comes from its origins in order ([`Client::blob_origins`]): the foreign layer
+//!   URLs of its descriptor (https only, or plain http to this machine or a host named
+//!   insecure; never with the registry's credentials), the mirrors, then the registry. An
+//!   origin that fails, or whose bytes fail verification ([`BlobOrigins::reject`]), hands
+//!   over to the next; the registry's own answer is final.
 //! - Retries (408, 429, 500, 502, 503, 504, connection errors, timeouts, resets) use
 //!   exponential backoff with jitter, honour `Retry-After`, and are bounded in attempts and
 //!   time; authentication is retried at most once.
@@ -46,6 +52,7 @@ mod builder;
 mod client;
 mod error;
 mod manifest;
+mod origin;
 mod range;
 mod redact;
 mod retry;
@@ -57,6 +64,7 @@ pub use builder::{ClientBuilder, DEFAULT_USER_AGENT};
 pub use client::Client;
 pub use error::{ErrorDetail, ErrorKind, RegistryError, StatusError};
 pub use manifest::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Manifest, PlatformChoice, ResolvedImage};
+pub use origin::{BlobOrigin, BlobOrigins, OriginKind};
 pub use range::ContentRange;
 pub use redact::{redact_url, redact_url_str};
 pub use retry::{RetryPolicy, is_retryable_status, parse_retry_after};

@@ -462,3 +462,137 @@ async fn tag_pages_linking_in_a_circle_are_each_read_once() {
         "ping and three pages"
     );
 }
+
+/// The `authorization` header of the requests `server` received at `at`.
+async fn authorizations_at(server: &MockServer, at: &str) -> Vec<Option<String>> {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.url.path() == at)
+        .map(|r| {
+            r.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Mounts a token endpoint at `at` that issues `token` to anyone.
+async fn issue_token(server: &MockServer, at: &str, token: &str) {
+    Mock::given(method("GET"))
+        .and(path(at))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string(format!(r#"{{"token":"{token}"}}"#)),
+        )
+        .mount(server)
+        .await;
+}
+
+/// Mounts a redirect from the realm's `/token` to `location`.
+async fn redirect_token(realm: &MockServer, http_method: &str, status: u16, location: &str) {
+    Mock::given(method(http_method))
+        .and(path("/token"))
+        .respond_with(ResponseTemplate::new(status).insert_header("location", location))
+        .mount(realm)
+        .await;
+}
+
+/// Asks the registry for a manifest with a password, through a realm whose `/token`
+/// redirects to `/issue` on `issuer` (the realm itself or another server), which issues
+/// `token`. Returns the `authorization` headers received by the realm's `/token`, the
+/// issuer's `/issue` and the registry's manifest URL.
+async fn token_through_redirect(
+    realm: &MockServer,
+    issuer: &MockServer,
+    token: &str,
+) -> [Vec<Option<String>>; 3] {
+    let location = if issuer.uri() == realm.uri() {
+        "/issue".to_owned()
+    } else {
+        format!("{}/issue", issuer.uri())
+    };
+    redirect_token(realm, "GET", 307, &location).await;
+    issue_token(issuer, "/issue", token).await;
+    let registry = bearer_registry(realm).await;
+
+    let error = client_with_password(&registry)
+        .manifest(&reference(&registry))
+        .await
+        .unwrap_err();
+
+    // The registry has no such manifest; what matters is how it was asked.
+    assert_eq!(error.status(), Some(404), "{error}");
+    [
+        authorizations_at(realm, "/token").await,
+        authorizations_at(issuer, "/issue").await,
+        authorizations_at(&registry, "/v2/alice/app/manifests/1").await,
+    ]
+}
+
+/// `alice:pw` as a Basic `Authorization` header.
+const ALICE_BASIC: &str = "Basic YWxpY2U6cHc=";
+
+#[tokio::test]
+async fn a_token_realm_redirect_on_its_own_origin_keeps_the_credentials() {
+    let realm = MockServer::start().await;
+
+    let [to_realm, to_issuer, to_registry] =
+        token_through_redirect(&realm, &realm, "tok-same").await;
+
+    assert_eq!(to_realm, [Some(ALICE_BASIC.to_owned())]);
+    assert_eq!(to_issuer, [Some(ALICE_BASIC.to_owned())]);
+    assert_eq!(to_registry, [Some("Bearer tok-same".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_token_realm_redirect_to_another_host_gets_no_credentials() {
+    let realm = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+
+    let [to_realm, to_issuer, to_registry] =
+        token_through_redirect(&realm, &elsewhere, "tok-elsewhere").await;
+
+    assert_eq!(to_realm, [Some(ALICE_BASIC.to_owned())]);
+    assert_eq!(to_issuer, [None]);
+    assert_eq!(to_registry, [Some("Bearer tok-elsewhere".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_token_form_is_never_sent_on_to_another_origin() {
+    let realm = realm_without_get().await;
+    let elsewhere = MockServer::start().await;
+    redirect_token(&realm, "POST", 307, &format!("{}/issue", elsewhere.uri())).await;
+    let registry = bearer_registry(&realm).await;
+
+    let error = client_with_password(&registry)
+        .manifest(&reference(&registry))
+        .await
+        .unwrap_err();
+
+    assert!(error.to_string().contains("another origin"), "{error}");
+    assert_eq!(token_posts(&realm).await, 1);
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn token_realm_redirects_are_bounded() {
+    let realm = MockServer::start().await;
+    redirect_token(&realm, "GET", 302, "/token").await;
+    let registry = bearer_registry(&realm).await;
+
+    let error = fast()
+        .build()
+        .unwrap()
+        .manifest(&reference(&registry))
+        .await
+        .unwrap_err();
+
+    assert!(
+        error.to_string().contains("more than 10 redirects"),
+        "{error}"
+    );
+    assert_eq!(realm.received_requests().await.unwrap().len(), 11);
+}

@@ -1,0 +1,393 @@
+//! Where a blob's bytes come from, and the walk over those places.
+//!
+//! A blob is fetched from, in order: the URLs of its descriptor (foreign, non-distributable
+//! layers) that the policy allows, the registry's mirrors, and the registry itself. Every
+//! origin but the last is fallible: when it cannot serve the blob, or when what it served
+//! fails verification ([`BlobOrigins::reject`]), the next one is tried. Only the registry's
+//! own answer is final.
+
+use std::fmt;
+use std::time::Instant;
+
+use imgpull_reference::{Descriptor, Reference};
+use reqwest::Method;
+use url::Url;
+
+use crate::blob::{BlobStream, open_stream, pump, range_headers};
+use crate::client::{Client, Endpoint, Request};
+use crate::error::{RegistryError, Retry};
+use crate::redact::redact_url;
+
+/// How far a broken download must have moved on for its retry budget to start afresh.
+const MIN_PROGRESS: u64 = 1024 * 1024;
+
+/// What kind of place a [`BlobOrigin`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OriginKind {
+    /// A URL of the descriptor's `urls` (a foreign, non-distributable layer). It is fetched
+    /// only over `https` (plain `http` only when its host is this machine or named
+    /// insecure), never with the registry's credentials, and its bytes are verified like
+    /// any other.
+    Foreign,
+    /// A mirror of the registry ([`crate::ClientBuilder::mirror`]).
+    Mirror,
+    /// The registry itself: the last origin, whose failure is final.
+    Registry,
+}
+
+/// One place a blob can be fetched from.
+#[derive(Debug, Clone)]
+pub struct BlobOrigin {
+    target: Target,
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    Foreign(Url),
+    Endpoint(Endpoint),
+}
+
+impl BlobOrigin {
+    /// What kind of place this is.
+    pub fn kind(&self) -> OriginKind {
+        match &self.target {
+            Target::Foreign(_) => OriginKind::Foreign,
+            Target::Endpoint(endpoint) if endpoint.mirror => OriginKind::Mirror,
+            Target::Endpoint(_) => OriginKind::Registry,
+        }
+    }
+
+    /// Its URL, redacted: the foreign URL, or the base URL of the mirror or registry (the
+    /// registry's first scheme candidate).
+    pub fn url(&self) -> String {
+        match &self.target {
+            Target::Foreign(url) => redact_url(url),
+            Target::Endpoint(endpoint) => endpoint
+                .first_candidate()
+                .map_or_else(|| endpoint.host.clone(), redact_url),
+        }
+    }
+}
+
+impl fmt::Display for BlobOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Foreign(url) => write!(f, "foreign URL {}", redact_url(url)),
+            Target::Endpoint(endpoint) if endpoint.mirror => write!(f, "mirror {}", self.url()),
+            Target::Endpoint(endpoint) => write!(f, "registry {}", endpoint.host),
+        }
+    }
+}
+
+/// Which origin served the first bytes of the last download, and where it started.
+#[derive(Debug, Clone, Copy)]
+struct Served {
+    index: usize,
+    offset: u64,
+}
+
+/// The origins of one blob in the order they are tried ([`Client::blob_origins`]), and
+/// which of them are still to be tried.
+///
+/// [`BlobOrigins::download`] hands the blob to a sink, falling through to the next origin
+/// when one cannot serve it. The digest is the caller's to verify (the blob store does it
+/// when it commits); when the bytes fail, [`BlobOrigins::reject`] passes over the origin
+/// that served them, and the caller downloads again from byte 0:
+///
+/// ```no_run
+/// # async fn demo(client: imgpull_registry::Client, reference: imgpull_reference::Reference,
+/// #     descriptor: imgpull_reference::Descriptor)
+/// #     -> Result<Option<Vec<u8>>, imgpull_registry::RegistryError> {
+/// let mut origins = client.blob_origins(&reference, &descriptor);
+/// loop {
+///     let mut bytes = Vec::new();
+///     origins
+///         .download(0, |chunk: &[u8]| {
+///             bytes.extend_from_slice(chunk);
+///             Ok::<(), std::io::Error>(())
+///         })
+///         .await?;
+///     if imgpull_reference::Digest::sha256(&bytes) == descriptor.digest {
+///         return Ok(Some(bytes));
+///     }
+///     if !origins.reject() {
+///         return Ok(None); // the registry itself served other bytes
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct BlobOrigins {
+    client: Client,
+    reference: Reference,
+    descriptor: Descriptor,
+    /// Never empty: the registry is always last.
+    origins: Vec<BlobOrigin>,
+    next: usize,
+    served: Option<Served>,
+    restarted: bool,
+}
+
+impl BlobOrigins {
+    /// Every origin, in the order they are tried; the registry is last.
+    pub fn origins(&self) -> &[BlobOrigin] {
+        &self.origins
+    }
+
+    /// The origins not passed over yet.
+    pub fn remaining(&self) -> &[BlobOrigin] {
+        &self.origins[self.next.min(self.origins.len())..]
+    }
+
+    /// Downloads the blob from `offset` to its end, handing every chunk to `sink` in order,
+    /// from the first origin not passed over that serves it; returns the origin that served
+    /// the first bytes (the one to blame if they fail verification).
+    ///
+    /// Within one origin, a broken body resumes with `Range: bytes=<position>-` (a server
+    /// that answers a range with the whole blob has the bytes the sink already holds
+    /// skipped, so the sink sees each byte once); attempts and time are bounded by the retry
+    /// policy, counted afresh once the download has moved on by at least 1 MiB. An origin
+    /// that fails for good hands over to the next one at the same position. The registry's
+    /// failure, and any failure of the sink, is returned.
+    pub async fn download<F, E>(
+        &mut self,
+        offset: u64,
+        mut sink: F,
+    ) -> Result<&BlobOrigin, RegistryError>
+    where
+        F: FnMut(&[u8]) -> Result<(), E>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let start = offset.min(self.descriptor.size);
+        let mut position = start;
+        self.served = None;
+        let last = self.origins.len().saturating_sub(1);
+        let mut index = self.next.min(last);
+        loop {
+            let before = position;
+            let outcome = self
+                .client
+                .download_at(
+                    &self.origins[index],
+                    &self.reference,
+                    &self.descriptor,
+                    &mut position,
+                    &mut sink,
+                )
+                .await;
+            if self.served.is_none() && (outcome.is_ok() || position > before) {
+                self.served = Some(Served {
+                    index,
+                    offset: start,
+                });
+            }
+            match outcome {
+                Ok(()) => {
+                    let first = self.served.map_or(index, |served| served.index);
+                    return Ok(&self.origins[first]);
+                }
+                Err(error) if index < last && !matches!(error, RegistryError::Sink { .. }) => {
+                    tracing::debug!(
+                        origin = %self.origins[index],
+                        digest = %self.descriptor.digest,
+                        %error,
+                        "blob origin failed; trying the next one"
+                    );
+                    index += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Reports that the bytes of the last [`BlobOrigins::download`] failed verification and
+    /// were thrown away. Returns whether another download is worth it (from byte 0):
+    ///
+    /// - when that download resumed bytes of unknown origin (an offset above 0), the origin
+    ///   that served it is tried once more from byte 0;
+    /// - otherwise that origin is passed over, unless it is the registry itself: its bytes
+    ///   are final, and `false` is returned (an integrity failure).
+    pub fn reject(&mut self) -> bool {
+        let Some(served) = self.served.take() else {
+            return false;
+        };
+        if served.offset > 0 && !self.restarted {
+            self.restarted = true;
+            self.next = served.index;
+            return true;
+        }
+        if served.index + 1 >= self.origins.len() {
+            return false;
+        }
+        tracing::debug!(
+            origin = %self.origins[served.index],
+            digest = %self.descriptor.digest,
+            "blob failed verification; trying the next origin"
+        );
+        self.next = served.index + 1;
+        true
+    }
+}
+
+impl Client {
+    /// The origins of a blob, in the order they are tried: the descriptor's `urls` that the
+    /// policy allows (foreign layers, see [`OriginKind::Foreign`]: `https`, or `http` to this
+    /// machine or a host named insecure; others are skipped), the registry's mirrors, then
+    /// the registry itself (its own blob endpoint is always the last resort).
+    pub fn blob_origins(&self, reference: &Reference, descriptor: &Descriptor) -> BlobOrigins {
+        let (mut origins, registry) = self.origin_list(reference, descriptor);
+        origins.push(registry);
+        BlobOrigins {
+            client: self.clone(),
+            reference: reference.clone(),
+            descriptor: descriptor.clone(),
+            origins,
+            next: 0,
+            served: None,
+            restarted: false,
+        }
+    }
+
+    /// The fallible origins in order, and the registry.
+    pub(crate) fn origin_list(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+    ) -> (Vec<BlobOrigin>, BlobOrigin) {
+        let mut endpoints = self.endpoints(reference.registry(), reference.api_host());
+        let registry = endpoints
+            .pop()
+            .unwrap_or_else(|| self.registry_endpoint(reference.registry(), reference.api_host()));
+        let mut origins: Vec<BlobOrigin> = descriptor
+            .urls
+            .iter()
+            .filter_map(|url| self.allowed_foreign_url(url))
+            .map(|url| BlobOrigin {
+                target: Target::Foreign(url),
+            })
+            .collect();
+        origins.extend(endpoints.into_iter().map(|endpoint| BlobOrigin {
+            target: Target::Endpoint(endpoint),
+        }));
+        let registry = BlobOrigin {
+            target: Target::Endpoint(registry),
+        };
+        (origins, registry)
+    }
+
+    /// A foreign layer URL that may be fetched: `https`, or plain `http` when its host is
+    /// this machine or named insecure.
+    fn allowed_foreign_url(&self, text: &str) -> Option<Url> {
+        let url = Url::parse(text).ok()?;
+        let allowed = matches!(url.scheme(), "http" | "https")
+            && url.host().is_some()
+            && self.scheme_allowed(&url);
+        if !allowed {
+            tracing::debug!(url = %redact_url(&url), "foreign layer URL skipped: not https");
+        }
+        allowed.then_some(url)
+    }
+
+    /// Opens a blob's body at one origin from `offset`.
+    pub(crate) async fn open_at(
+        &self,
+        origin: &BlobOrigin,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
+        let headers = range_headers(offset);
+        match &origin.target {
+            Target::Foreign(url) => {
+                if offset == descriptor.size && offset > 0 {
+                    return Ok(BlobStream::empty(url.clone(), descriptor.size));
+                }
+                let headers = &headers;
+                self.with_retries(&self.inner.retry, move || async move {
+                    let response = self.send_foreign(url.clone(), headers).await?;
+                    if !response.status().is_success() {
+                        return Err(self
+                            .status_error(&Method::GET, url, None, response, false)
+                            .await);
+                    }
+                    open_stream(response, offset, descriptor.size)
+                })
+                .await
+            }
+            Target::Endpoint(endpoint) => {
+                let ping = self.ping(endpoint).await?;
+                let path = format!("/v2/{}/blobs/{}", reference.repository(), descriptor.digest);
+                let url = ping.url(&path)?;
+                if offset == descriptor.size && offset > 0 {
+                    return Ok(BlobStream::empty(url, descriptor.size));
+                }
+                let request = Request {
+                    method: Method::GET,
+                    url,
+                    headers,
+                    repository: Some(reference.repository()),
+                };
+                let (request, ping) = (&request, &ping);
+                self.with_retries(&self.inner.retry, move || async move {
+                    let response = self.send_authenticated(ping, request).await?;
+                    open_stream(response, offset, descriptor.size)
+                })
+                .await
+            }
+        }
+    }
+
+    /// Downloads a blob from one origin, from `position` to its end, resuming a broken body
+    /// with `Range`; `position` follows the bytes the sink took.
+    async fn download_at<F, E>(
+        &self,
+        origin: &BlobOrigin,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        position: &mut u64,
+        sink: &mut F,
+    ) -> Result<(), RegistryError>
+    where
+        F: FnMut(&[u8]) -> Result<(), E>,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let policy = self.inner.retry;
+        let mut start = Instant::now();
+        let mut attempts = 0_u32;
+        let mut progress_mark = *position;
+        loop {
+            attempts += 1;
+            let stream = self
+                .open_at(origin, reference, descriptor, *position)
+                .await?;
+            let error = match pump(stream, position, descriptor, sink).await {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            let Retry::After(asked) = error.retry_decision() else {
+                return Err(error);
+            };
+            if position.saturating_sub(progress_mark) >= MIN_PROGRESS {
+                progress_mark = *position;
+                attempts = 1;
+                start = Instant::now();
+            }
+            let Some(delay) = policy.next_delay(attempts, start.elapsed(), asked) else {
+                return Err(RegistryError::GaveUp {
+                    attempts,
+                    elapsed: start.elapsed(),
+                    source: Box::new(error),
+                });
+            };
+            tracing::debug!(
+                digest = %descriptor.digest,
+                %origin,
+                position = *position,
+                %error,
+                "blob body broke; resuming"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+}
