@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::arrivals::Arrivals;
 use crate::error::CliError;
-use crate::ui::PullProgress;
+use crate::ui::{PullProgress, Ui};
 
 /// One blob to get from a repository.
 #[derive(Debug, Clone)]
@@ -101,7 +101,6 @@ pub async fn download_all(
 async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliError> {
     let Fetcher {
         client,
-        store,
         progress,
         stats,
         ..
@@ -109,52 +108,81 @@ async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliE
     let descriptor = &download.descriptor;
     let digest = descriptor.digest.clone();
     let size = descriptor.size;
-    let first = {
-        let store = Arc::clone(store);
-        let digest = digest.clone();
-        tokio::task::spawn_blocking(move || store.try_begin(&digest, size)).await??
-    };
-    #[allow(clippy::match_wildcard_for_single_variants)] // see `begin`
-    let writer = match first {
-        Begin::Present => None,
-        Begin::Write(writer) => Some(writer),
-        _ => {
-            progress.waiting(&digest.to_string());
-            let store = Arc::clone(store);
-            let digest = digest.clone();
-            tokio::task::spawn_blocking(move || begin(&store, &digest, size)).await??
-        }
-    };
-    let Some(mut writer) = writer else {
+    let Some(mut writer) = open_writer(fetcher, &digest, size).await? else {
         stats.hit(size);
         progress.cached(&digest.to_string(), size);
         return Ok(());
     };
-    let offset = writer.offset();
     stats.miss();
-    stats.reused(offset);
-    let bar = progress.download(&digest.to_string(), size, offset);
-    let mut store_error: Option<BlobstoreError> = None;
-    let received = client
-        .download(&download.reference, descriptor, offset, |chunk: &[u8]| {
-            if let Err(error) = writer.write(chunk) {
-                let message = error.to_string();
-                store_error = Some(error);
-                return Err(std::io::Error::other(message));
+    stats.reused(writer.offset());
+    // Bytes from a mirror or a foreign URL that fail verification are thrown away (the failed
+    // commit deletes them) and the next origin serves the blob; the registry's are final.
+    let mut origins = client.blob_origins(&download.reference, descriptor);
+    loop {
+        let offset = writer.offset();
+        let bar = progress.download(&digest.to_string(), size, offset);
+        let mut store_error: Option<BlobstoreError> = None;
+        let received = origins
+            .download(offset, |chunk: &[u8]| {
+                if let Err(error) = writer.write(chunk) {
+                    let message = error.to_string();
+                    store_error = Some(error);
+                    return Err(std::io::Error::other(message));
+                }
+                stats.downloaded(chunk.len() as u64);
+                bar.advance(chunk.len() as u64);
+                Ok(())
+            })
+            .await
+            .map(ToString::to_string);
+        let served = match (received, store_error) {
+            (Ok(served), _) => served,
+            // The cache refused the bytes: its error says why (integrity, disk full).
+            (Err(RegistryError::Sink { .. }), Some(error)) => return Err(error.into()),
+            (Err(error), _) => return Err(error.into()),
+        };
+        // Verifying the digest, fsync and rename: blocking file work.
+        match tokio::task::spawn_blocking(move || writer.commit()).await? {
+            Ok(()) => {
+                bar.done();
+                return Ok(());
             }
-            stats.downloaded(chunk.len() as u64);
-            bar.advance(chunk.len() as u64);
-            Ok(())
-        })
-        .await;
-    match (received, store_error) {
-        (Ok(()), _) => {}
-        // The cache refused the bytes: its error says why (integrity, disk full).
-        (Err(RegistryError::Sink { .. }), Some(error)) => return Err(error.into()),
-        (Err(error), _) => return Err(error.into()),
+            Err(error) if error.is_integrity() && origins.reject() => {
+                Ui::warning(&format!(
+                    "{digest} from {served} failed verification ({error}); trying the next source"
+                ));
+                let Some(next) = open_writer(fetcher, &digest, size).await? else {
+                    // Another process stored it meanwhile.
+                    return Ok(());
+                };
+                writer = next;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
-    // Verifying the digest, fsync and rename: blocking file work.
-    tokio::task::spawn_blocking(move || writer.commit()).await??;
-    bar.done();
-    Ok(())
+}
+
+/// A writer for the blob, waiting for another process that holds its lock; `None` when the
+/// blob is stored already.
+async fn open_writer(
+    fetcher: &Fetcher,
+    digest: &Digest,
+    size: u64,
+) -> Result<Option<BlobWriter>, CliError> {
+    let first = {
+        let store = Arc::clone(&fetcher.store);
+        let digest = digest.clone();
+        tokio::task::spawn_blocking(move || store.try_begin(&digest, size)).await??
+    };
+    #[allow(clippy::match_wildcard_for_single_variants)] // see `begin`
+    match first {
+        Begin::Present => Ok(None),
+        Begin::Write(writer) => Ok(Some(writer)),
+        _ => {
+            fetcher.progress.waiting(&digest.to_string());
+            let store = Arc::clone(&fetcher.store);
+            let digest = digest.clone();
+            Ok(tokio::task::spawn_blocking(move || begin(&store, &digest, size)).await??)
+        }
+    }
 }
