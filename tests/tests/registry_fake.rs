@@ -990,7 +990,7 @@ async fn single_manifest_for_another_platform_is_an_error() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Mirrors, foreign layers, tags
+// Mirrors and tags (foreign layers and verification fallbacks: registry_fallback.rs)
 // ---------------------------------------------------------------------------------------
 
 fn closed_port_url() -> String {
@@ -1056,40 +1056,6 @@ async fn mirror_with_the_content_serves_it() {
 
     assert_eq!(pulled, layers);
     assert!(upstream.requests().await.is_empty());
-}
-
-#[tokio::test]
-async fn foreign_layer_urls_are_tried_after_the_registry_without_credentials() {
-    let registry = FakeRegistry::with_auth(FakeAuth::Basic {
-        username: "u".into(),
-        password: "p".into(),
-        realm: "r".into(),
-    })
-    .await;
-    let cdn = FakeCdn::start().await;
-    let bytes = data(3000, 26);
-    let mut descriptor = Descriptor::new(
-        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
-        Digest::sha256(&bytes),
-        bytes.len() as u64,
-    );
-    descriptor.urls = vec![cdn.serve("foreign", bytes.clone())];
-    let client = client_with(&registry.host(), Credential::basic("u", "p"));
-
-    let received = download_all(&client, &registry.reference("win/app"), &descriptor, 0)
-        .await
-        .unwrap();
-
-    assert_eq!(received, bytes);
-    assert_eq!(
-        registry
-            .requests_to(&format!("/blobs/{}", descriptor.digest))
-            .await
-            .len(),
-        1
-    );
-    let cdn_requests = cdn.requests().await;
-    assert!(header(&cdn_requests[0], "authorization").is_none());
 }
 
 #[tokio::test]
