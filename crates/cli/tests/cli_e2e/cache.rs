@@ -2,8 +2,7 @@
 
 use std::fs;
 
-use imgpull_tests::image::{Content, ImageSpec, IndexSpec, OciLayout};
-use imgpull_tests::push::{PushOptions, push};
+use imgpull_tests::image::{Content, ImageSpec, IndexSpec};
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::require_e2e;
 use imgpull_tests::tools::{DOCKER_REGISTRY, SKOPEO};
@@ -14,14 +13,8 @@ use crate::support::*;
 #[test]
 fn cache_import_of_a_skopeo_docker_archive_makes_the_pull_download_nothing() {
     require_e2e!(DOCKER_REGISTRY, SKOPEO);
-    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
-    let image = push_image(
-        &server,
-        &ImageSpec::new("imported").layers(3, 80 << 10, Content::Random),
-        &["team/imported:1"],
-        &PushOptions::new(),
-    );
-    let sandbox = Sandbox::new();
+    let spec = ImageSpec::new("imported").layers(3, 80 << 10, Content::Random);
+    let (server, image, sandbox) = tls_registry_serving(&spec, "team/imported:1");
     let archive = sandbox.path("saved.tar");
     skopeo_docker_archive(&server, "team/imported:1", &archive);
 
@@ -39,10 +32,7 @@ fn cache_import_of_a_skopeo_docker_archive_makes_the_pull_download_nothing() {
     ]);
     assert_eq!(u64_at(&report, "/cache/bytes_downloaded"), 0, "{report}");
     assert_eq!(u64_at(&report, "/cache/hits"), 3);
-    assert_eq!(
-        str_at(&report, "/images/0/config_digest"),
-        image.config.digest
-    );
+    assert_pulled(&report, &image);
     let path = sandbox.out().join("after-import.tar");
     let config = validate::docker_archive_config(&path).expect("skopeo reads it");
     assert_eq!(
@@ -56,14 +46,8 @@ fn cache_import_of_a_skopeo_docker_archive_makes_the_pull_download_nothing() {
 #[test]
 fn cache_verify_prune_and_clear() {
     require_e2e!(DOCKER_REGISTRY, SKOPEO);
-    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
-    let image = push_image(
-        &server,
-        &ImageSpec::new("kept").layers(2, 40 << 10, Content::Random),
-        &["team/kept:1"],
-        &PushOptions::new(),
-    );
-    let sandbox = Sandbox::new();
+    let spec = ImageSpec::new("kept").layers(2, 40 << 10, Content::Random);
+    let (server, image, sandbox) = tls_registry_serving(&spec, "team/kept:1");
     let cache = sandbox.path("explicit-cache");
     let cache_dir = cache.to_str().expect("utf-8");
     let reference = server.image_ref("team/kept:1");
@@ -130,20 +114,11 @@ fn cache_verify_prune_and_clear() {
 fn tags_inspect_and_completions() {
     require_e2e!(DOCKER_REGISTRY, SKOPEO);
     let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
-    let mut layout = OciLayout::temporary().expect("layout");
-    let index = layout
-        .add_index(&IndexSpec::multi_platform("shown"), "multi")
-        .expect("index");
-    for tag in ["1", "1.1", "latest"] {
-        push(
-            &layout,
-            "multi",
-            &server,
-            &format!("lib/shown:{tag}"),
-            &PushOptions::new().preserve_digests(),
-        )
-        .expect("push");
-    }
+    let index = push_index(
+        &server,
+        &IndexSpec::multi_platform("shown"),
+        &["lib/shown:1", "lib/shown:1.1", "lib/shown:latest"],
+    );
     let sandbox = Sandbox::new();
     let ca = ca(&server);
 
@@ -197,15 +172,7 @@ fn tags_inspect_and_completions() {
     foreign
         .images
         .retain(|image| image.platform.architecture != host.architecture);
-    let foreign_index = layout.add_index(&foreign, "foreign").expect("index");
-    push(
-        &layout,
-        "foreign",
-        &server,
-        "lib/foreign:1",
-        &PushOptions::new().preserve_digests(),
-    )
-    .expect("push");
+    let foreign_index = push_index(&server, &foreign, &["lib/foreign:1"]);
     let shown = sandbox.json(&[
         "inspect",
         "--json",
@@ -221,10 +188,11 @@ fn tags_inspect_and_completions() {
     );
     assert!(shown["image"].is_null(), "{shown}");
     let missing = sandbox.run(&["pull", "--ca-file", &ca, &server.image_ref("lib/foreign:1")]);
-    let stderr = assert_exit(&missing, 4);
-    assert!(
-        stderr.contains(&foreign.images[0].platform.to_string()),
-        "{stderr}"
+    expect_error(
+        &missing,
+        4,
+        None,
+        &[&foreign.images[0].platform.to_string()],
     );
 
     let completions = sandbox.run(&["completions", "bash"]);

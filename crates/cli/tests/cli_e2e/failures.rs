@@ -24,22 +24,22 @@ fn each_exit_code_comes_from_a_real_failure() {
     let sandbox = Sandbox::new();
     let ca = ca(&server);
 
+    let codes = server.image_ref("team/codes:1");
+    // `imgpull pull EXTRA… --ca-file CA team/codes:1`.
+    let pull_codes = |extra: &[&str]| {
+        let mut args = vec!["pull"];
+        args.extend_from_slice(extra);
+        args.extend(["--ca-file", ca.as_str(), codes.as_str()]);
+        sandbox.run(&args)
+    };
+
     // 2: an invalid reference, and an unknown config key (named in the message).
     let invalid = sandbox.run(&["pull", "--json", "Team/Codes:1"]);
-    assert_exit(&invalid, 2);
-    assert_eq!(json_error(&invalid).0, "usage");
+    expect_error(&invalid, 2, Some("usage"), &[]);
     let config = sandbox.path("bad.toml");
     fs::write(&config, "max-downloads = 3\n").expect("config");
-    let stderr = assert_exit(
-        &sandbox.run(&[
-            "pull",
-            "--config",
-            config.to_str().expect("utf-8"),
-            &server.image_ref("team/codes:1"),
-        ]),
-        2,
-    );
-    assert!(stderr.contains("max-downloads"), "{stderr}");
+    let with_config = ["--config", config.to_str().expect("utf-8")];
+    expect_error(&pull_codes(&with_config), 2, None, &["max-downloads"]);
     assert_exit(&sandbox.run(&["pull", "--format", "zip", "x"]), 2);
 
     // 3: covered with real registries by the htpasswd, token and login tests.
@@ -51,69 +51,30 @@ fn each_exit_code_comes_from_a_real_failure() {
         .cache()
         .join("blobs/sha256")
         .join(image.layers[0].blob.hex());
-    assert_exit(
-        &sandbox.run(&[
-            "pull",
-            "-o",
-            "a-dir",
-            "--ca-file",
-            &ca,
-            &server.image_ref("team/codes:1"),
-        ]),
-        2,
-    );
-    let stderr = assert_exit(
-        &sandbox.run(&[
-            "pull",
-            "-o",
-            "missing/x.tar",
-            "--ca-file",
-            &ca,
-            &server.image_ref("team/codes:1"),
-        ]),
-        1,
-    );
-    assert!(stderr.contains("missing"), "{stderr}");
+    assert_exit(&pull_codes(&["-o", "a-dir"]), 2);
+    expect_error(&pull_codes(&["-o", "missing/x.tar"]), 1, None, &["missing"]);
     assert!(!layer_in_cache.exists(), "nothing was downloaded");
     // An OCI layout over a directory that holds something else: the writer refuses at once.
     let occupied = sandbox.out().join("occupied");
     fs::create_dir_all(&occupied).expect("dir");
     fs::write(occupied.join("keep.txt"), b"mine").expect("file");
-    let stderr = assert_exit(
-        &sandbox.run(&[
-            "pull",
-            "--format",
-            "oci",
-            "-o",
-            "occupied",
-            "--ca-file",
-            &ca,
-            &server.image_ref("team/codes:1"),
-        ]),
-        1,
-    );
-    assert!(stderr.contains("occupied"), "{stderr}");
+    let oci_over_occupied = pull_codes(&["--format", "oci", "-o", "occupied"]);
+    expect_error(&oci_over_occupied, 1, None, &["occupied"]);
     assert_eq!(fs::read(occupied.join("keep.txt")).expect("kept"), b"mine");
 
     // 4: a tag the registry does not know.
-    let unknown = sandbox.run(&[
-        "pull",
-        "--json",
-        "--ca-file",
-        &ca,
-        &server.image_ref("team/codes:nope"),
-    ]);
-    assert_exit(&unknown, 4);
-    assert_eq!(json_error(&unknown).0, "not_found");
+    let nope = server.image_ref("team/codes:nope");
+    let unknown = sandbox.run(&["pull", "--json", "--ca-file", &ca, &nope]);
+    expect_error(&unknown, 4, Some("not_found"), &[]);
 
     // 5: nothing listens (after retries).
-    let refused = sandbox.run(&[
-        "pull",
-        "--json",
-        &format!("127.0.0.1:{}/team/codes:1", closed_port()),
-    ]);
-    assert_exit(&refused, 5);
-    assert_eq!(json_error(&refused).0, "network");
+    let nowhere = format!("127.0.0.1:{}/team/codes:1", closed_port());
+    expect_error(
+        &sandbox.run(&["pull", "--json", &nowhere]),
+        5,
+        Some("network"),
+        &[],
+    );
 
     // 1: the default output name holds another image.
     let default_name = format!("127.0.0.1-{}_team_codes_1.tar", server.addr().port());
@@ -130,46 +91,16 @@ fn each_exit_code_comes_from_a_real_failure() {
         &["pull", "other"],
     );
     let before = fs::read(sandbox.out().join(&default_name)).expect("other archive");
-    let clash = sandbox.run(&[
-        "pull",
-        "--json",
-        "--ca-file",
-        &ca,
-        &server.image_ref("team/codes:1"),
-    ]);
-    let stderr = assert_exit(&clash, 1);
-    assert!(
-        stderr.contains("--force") && stderr.contains("team/other:1"),
-        "{stderr}"
-    );
-    assert_eq!(json_error(&clash).0, "other");
+    let clash = pull_codes(&["--json"]);
+    expect_error(&clash, 1, Some("other"), &["--force", "team/other:1"]);
     assert_eq!(
         fs::read(sandbox.out().join(&default_name)).expect("kept"),
         before,
         "never overwritten silently"
     );
     // --force replaces it; pulling the same reference again replaces it without --force.
-    assert_success(
-        &sandbox.run(&[
-            "pull",
-            "-q",
-            "--force",
-            "--ca-file",
-            &ca,
-            &server.image_ref("team/codes:1"),
-        ]),
-        &["pull", "--force"],
-    );
-    assert_success(
-        &sandbox.run(&[
-            "pull",
-            "-q",
-            "--ca-file",
-            &ca,
-            &server.image_ref("team/codes:1"),
-        ]),
-        &["pull", "same reference"],
-    );
+    assert_success(&pull_codes(&["-q", "--force"]), &["pull", "--force"]);
+    assert_success(&pull_codes(&["-q"]), &["pull", "same reference"]);
     assert_docker_archive(&sandbox.out().join(&default_name), &image);
 
     // 6: the registry serves bytes that do not match the layer's digest.
@@ -192,11 +123,9 @@ fn each_exit_code_comes_from_a_real_failure() {
         "corrupt.tar",
         "--ca-file",
         &ca,
-        &server.image_ref("team/codes:1"),
+        &codes,
     ]);
-    let stderr = assert_exit(&corrupt, 6);
-    assert!(stderr.contains(&layer.digest), "{stderr}");
-    assert_eq!(json_error(&corrupt).0, "integrity");
+    expect_error(&corrupt, 6, Some("integrity"), &[&layer.digest]);
     assert!(!fresh.out().join("corrupt.tar").exists());
     assert!(
         !fresh
@@ -229,12 +158,7 @@ fn rate_limiting_that_never_clears_is_exit_5_and_a_429_that_clears_is_retried() 
     // 429 on every attempt: exit 5 once the retries are spent, naming the status.
     registry.inject("/manifests/", Fault::Status(429), usize::MAX);
     let limited = sandbox.run(&["pull", "--json", "-o", "limited.tar", &reference]);
-    let stderr = assert_exit(&limited, 5);
-    assert!(
-        stderr.contains("429") && stderr.contains("rate limiting"),
-        "{stderr}"
-    );
-    let (kind, message) = json_error(&limited);
-    assert_eq!(kind, "network");
+    expect_error(&limited, 5, Some("network"), &["429", "rate limiting"]);
+    let message = json_error(&limited).1;
     assert!(message.contains("429"), "{message}");
 }

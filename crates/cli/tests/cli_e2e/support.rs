@@ -5,9 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use imgpull_tests::image::{GeneratedImage, ImageSpec, OciLayout};
+use imgpull_tests::image::{GeneratedImage, GeneratedIndex, ImageSpec, IndexSpec, OciLayout};
 use imgpull_tests::push::{PushOptions, push};
-use imgpull_tests::real::RegistryServer;
+use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::tools::SKOPEO;
 use imgpull_tests::validate;
 use serde_json::Value;
@@ -114,6 +114,37 @@ pub(crate) fn assert_exit(output: &Output, code: i32) -> String {
     stderr
 }
 
+/// Checks a run that must fail: its exit code, each of `fragments` in its stderr and, for a
+/// `--json` run, the `kind` of its JSON error document. Returns stderr for further checks.
+pub(crate) fn expect_error(
+    output: &Output,
+    code: i32,
+    kind: Option<&str>,
+    fragments: &[&str],
+) -> String {
+    let stderr = assert_exit(output, code);
+    for fragment in fragments {
+        assert!(
+            stderr.contains(fragment),
+            "`{fragment}` is not in stderr: {stderr}"
+        );
+    }
+    if let Some(kind) = kind {
+        assert_eq!(json_error(output).0, kind, "stderr: {stderr}");
+    }
+    stderr
+}
+
+/// Asserts that the first image of a `--json` pull report is `image` (its config digest is the
+/// image ID).
+pub(crate) fn assert_pulled(report: &Value, image: &GeneratedImage) {
+    assert_eq!(
+        str_at(report, "/images/0/config_digest"),
+        image.config.digest,
+        "{report}"
+    );
+}
+
 /// Generates an image and pushes it to each target of `server`.
 pub(crate) fn push_image(
     server: &RegistryServer,
@@ -127,6 +158,33 @@ pub(crate) fn push_image(
         push(&layout, "image", server, target, options).expect("push");
     }
     image
+}
+
+/// A TLS registry serving the image `spec` as `target` (`team/app:1`), and a fresh sandbox.
+pub(crate) fn tls_registry_serving(
+    spec: &ImageSpec,
+    target: &str,
+) -> (RegistryServer, GeneratedImage, Sandbox) {
+    let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");
+    let image = push_image(&server, spec, &[target], &PushOptions::new());
+    (server, image, Sandbox::new())
+}
+
+/// Generates an index (or Docker manifest list) and pushes it byte for byte to each target of
+/// `server`.
+pub(crate) fn push_index(
+    server: &RegistryServer,
+    spec: &IndexSpec,
+    targets: &[&str],
+) -> GeneratedIndex {
+    let mut layout = OciLayout::temporary().expect("layout");
+    let index = layout.add_index(spec, "index").expect("index generated");
+    for target in targets {
+        let options = PushOptions::new().preserve_digests();
+        let pushed = push(&layout, "index", server, target, &options).expect("push");
+        assert_eq!(pushed, index.index.digest, "{target} pushed byte for byte");
+    }
+    index
 }
 
 /// `--ca-file` for a TLS server.
