@@ -53,6 +53,7 @@
 //!
 //! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 
+mod buffers;
 mod diff_ids;
 mod error;
 mod fsutil;

@@ -3,10 +3,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use imgpull_reference::{Algorithm, Digest};
 
+use crate::buffers::BufferPool;
 use crate::error::{BlobstoreError, Result};
 use crate::layout::Layout;
 use crate::lock::FileLock;
@@ -28,6 +30,8 @@ const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 #[derive(Debug)]
 pub struct Store {
     layout: Layout,
+    /// The write buffers of its writers, reused from blob to blob.
+    buffers: Arc<BufferPool>,
     /// Keeps the directory of [`Store::temporary`] alive; it is removed on drop.
     _temporary: Option<tempfile::TempDir>,
 }
@@ -45,6 +49,7 @@ impl Store {
         manage::collect_stale_partials(&layout, manage::STALE_PARTIAL_AGE)?;
         Ok(Self {
             layout,
+            buffers: Arc::default(),
             _temporary: None,
         })
     }
@@ -63,6 +68,7 @@ impl Store {
         init(&layout)?;
         Ok(Self {
             layout,
+            buffers: Arc::default(),
             _temporary: Some(temp),
         })
     }
@@ -119,7 +125,16 @@ impl Store {
             return Ok(Begin::Present);
         }
         fsutil::create_dir_all(&self.layout.blob_dir(digest.algorithm()))?;
-        BlobWriter::resume(&self.layout, digest, expected_size, lock)
+        BlobWriter::resume(&self.layout, digest, expected_size, lock, &self.buffers)
+    }
+
+    /// How many write buffers (1 MiB each) this store's writers have allocated. A writer of a
+    /// blob larger than 64 KiB takes one and returns it when it is committed, discarded or
+    /// dropped, for the next writer to reuse; so this is the most such writers that were open
+    /// at once (for a pull: its number of concurrent downloads), never the number of blobs
+    /// written.
+    pub fn write_buffers_allocated(&self) -> usize {
+        self.buffers.allocated()
     }
 
     /// Whether the blob is stored, checking its size and updating its last use if so.

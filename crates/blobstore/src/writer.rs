@@ -1,14 +1,16 @@
 //! Verified, resumable writes of one blob.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read as _, Seek as _, SeekFrom, Write as _};
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use imgpull_reference::{Digest, Hasher};
 
+use crate::buffers::{BufferPool, WriteBuffer};
 use crate::error::{BlobstoreError, Result};
 use crate::fsutil;
 use crate::layout::Layout;
@@ -17,6 +19,10 @@ use crate::lock::FileLock;
 /// The size of the write buffer, and of the read buffer used to rebuild the hash of a partial.
 /// Network chunks are typically 8–64 KiB; gathering them saves most write system calls.
 pub(crate) const BUFFER_SIZE: usize = 1 << 20;
+
+/// The largest blob written without a buffer (straight to its partial file, chunk by chunk):
+/// manifests, configs, tiny layers.
+const UNBUFFERED: u64 = 64 << 10;
 
 /// The outcome of [`Store::begin`](crate::Store::begin) and
 /// [`Store::try_begin`](crate::Store::try_begin).
@@ -50,7 +56,7 @@ pub struct BlobWriter {
     offset: u64,
     written: u64,
     hasher: Hasher,
-    out: BufWriter<File>,
+    out: Output,
     partial: PathBuf,
     target: PathBuf,
     lock: FileLock,
@@ -69,6 +75,7 @@ impl BlobWriter {
         digest: &Digest,
         expected_size: u64,
         lock: FileLock,
+        buffers: &Arc<BufferPool>,
     ) -> Result<Begin> {
         let partial = layout.partial(digest);
         let io_err = |action| BlobstoreError::io(action, partial.clone());
@@ -100,7 +107,7 @@ impl BlobWriter {
         if len == expected_size {
             let actual = hasher.clone().finish();
             if actual == *digest {
-                publish(file, &partial, &layout.blob(digest), lock)?;
+                publish(&file, &partial, &layout.blob(digest), lock)?;
                 return Ok(Begin::Present);
             }
             file.set_len(0).map_err(io_err("truncate partial file"))?;
@@ -109,18 +116,20 @@ impl BlobWriter {
         }
         file.seek(SeekFrom::Start(len))
             .map_err(io_err("seek in partial file"))?;
-        let write_behind = if expected_size - len >= WRITE_BEHIND_STEP {
+        let remaining = expected_size - len;
+        let write_behind = if remaining >= WRITE_BEHIND_STEP {
             WriteBehind::start(&file)
         } else {
             None
         };
+        let buffer = (remaining > UNBUFFERED).then(|| buffers.take());
         Ok(Begin::Write(Self {
             digest: digest.clone(),
             expected_size,
             offset: len,
             written: len,
             hasher,
-            out: BufWriter::with_capacity(BUFFER_SIZE, file),
+            out: Output { file, buffer },
             partial,
             target: layout.blob(digest),
             lock,
@@ -170,7 +179,7 @@ impl BlobWriter {
             });
         }
         self.hasher.update(data);
-        if let Err(e) = self.out.write_all(data) {
+        if let Err(e) = self.out.write(data) {
             self.failed = true;
             return Err(BlobstoreError::io(
                 "write partial file",
@@ -196,9 +205,10 @@ impl BlobWriter {
                 digest: self.digest,
             });
         }
-        let file = self.out.into_inner().map_err(|e| {
-            BlobstoreError::io("write partial file", self.partial.clone())(e.into_error())
-        })?;
+        self.out.finish().map_err(BlobstoreError::io(
+            "write partial file",
+            self.partial.clone(),
+        ))?;
         if self.written < self.expected_size {
             return Err(BlobstoreError::Incomplete {
                 digest: self.digest,
@@ -208,7 +218,7 @@ impl BlobWriter {
         }
         let actual = self.hasher.finish();
         if actual != self.digest {
-            drop(file);
+            drop(self.out);
             fsutil::remove_file_if_exists(&self.partial)?;
             self.lock.release_and_remove();
             return Err(BlobstoreError::DigestMismatch {
@@ -218,14 +228,15 @@ impl BlobWriter {
                 actual_size: self.written,
             });
         }
-        publish(file, &self.partial, &self.target, self.lock)
+        publish(&self.out.file, &self.partial, &self.target, self.lock)
     }
 
     /// Deletes the partial file and releases the blob's lock.
     pub fn discard(mut self) -> Result<()> {
         drop(self.write_behind.take());
-        let (file, _unwritten) = self.out.into_parts();
-        drop(file);
+        // The partial file goes: nothing buffered needs to reach it.
+        self.out.buffer = None;
+        drop(self.out);
         fsutil::remove_file_if_exists(&self.partial)?;
         self.lock.release_and_remove();
         Ok(())
@@ -242,6 +253,62 @@ impl io::Write for BlobWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// The partial file of a [`BlobWriter`], and the pooled buffer that gathers its writes (none
+/// for small blobs).
+///
+/// The file and the buffer together always hold a prefix of the blob: a failed write empties
+/// the buffer, so that what reached the file (a prefix, since writes are sequential) can be
+/// resumed. Dropping it flushes the buffer (keeping the partial file complete for resuming) and
+/// returns the buffer to its pool.
+#[derive(Debug)]
+struct Output {
+    file: File,
+    buffer: Option<WriteBuffer>,
+}
+
+impl Output {
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        let Some(buffer) = &mut self.buffer else {
+            return self.file.write_all(data);
+        };
+        if !buffer.fits(data.len()) {
+            self.flush()?;
+        }
+        match &mut self.buffer {
+            Some(buffer) if !buffer.is_large(data.len()) => {
+                buffer.push(data);
+                Ok(())
+            }
+            _ => self.file.write_all(data),
+        }
+    }
+
+    /// Writes the buffered bytes to the file; on failure they are dropped (see [`Output`]).
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(buffer) = &mut self.buffer else {
+            return Ok(());
+        };
+        let written = self.file.write_all(buffer.bytes());
+        buffer.clear();
+        written
+    }
+
+    /// Flushes the buffer and returns it to its pool; the file then holds every byte.
+    fn finish(&mut self) -> io::Result<()> {
+        let flushed = self.flush();
+        self.buffer = None;
+        flushed
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        // Errors are ignored: a resumed download re-reads the partial file and rebuilds its hash
+        // from what is there.
+        let _ = self.flush();
     }
 }
 
@@ -311,14 +378,13 @@ fn hash_prefix(file: &mut File, len: u64, hasher: &mut Hasher) -> io::Result<u64
 
 /// Makes a verified partial durable and visible: sync, rename into place, make read-only,
 /// sync the directory, then drop the blob's lock (and its lock file).
-fn publish(file: File, partial: &Path, target: &Path, lock: FileLock) -> Result<()> {
+fn publish(file: &File, partial: &Path, target: &Path, lock: FileLock) -> Result<()> {
     file.sync_data()
         .map_err(BlobstoreError::io("sync partial file", partial))?;
     let dir = target.parent().unwrap_or(target);
     fsutil::create_dir_all(dir)?;
     fs::rename(partial, target).map_err(BlobstoreError::io("move verified blob into", target))?;
-    make_read_only(&file);
-    drop(file);
+    make_read_only(file);
     fsutil::sync_dir(dir)?;
     lock.release_and_remove();
     Ok(())

@@ -446,3 +446,80 @@ fn a_large_blob_flushed_while_written_resumes_and_commits_whole() {
     second.commit().unwrap();
     assert_eq!(fs::read(store.path(&digest)).unwrap(), blob);
 }
+
+#[test]
+fn chunks_smaller_and_larger_than_the_write_buffer_give_the_blob_and_resume() {
+    // 3.5 MiB in chunks that fill the 1 MiB buffer unevenly, overflow it, or exceed it.
+    let blob = content(7 << 19);
+    let digest = Digest::sha256(&blob);
+    let store = Store::temporary().unwrap();
+    let sizes = [7_000, 300_001, (1 << 20) + 3, 65_536, 900_000, 1];
+    let mut chunks = Vec::new();
+    let mut at = 0;
+    for size in sizes.iter().cycle() {
+        if at == blob.len() {
+            break;
+        }
+        let end = (at + size).min(blob.len());
+        chunks.push(&blob[at..end]);
+        at = end;
+    }
+    let cut = chunks.len() / 2;
+    let mut first = writer(&store, &digest, blob.len() as u64);
+    for chunk in &chunks[..cut] {
+        first.write(chunk).unwrap();
+    }
+    let written = first.written();
+    drop(first);
+    let mut second = writer(&store, &digest, blob.len() as u64);
+    assert_eq!(
+        second.offset(),
+        written,
+        "dropping flushed every buffered byte"
+    );
+    for chunk in &chunks[cut..] {
+        second.write(chunk).unwrap();
+    }
+    second.commit().unwrap();
+    assert_eq!(fs::read(store.path(&digest)).unwrap(), blob);
+}
+
+#[test]
+fn writers_reuse_write_buffers_instead_of_allocating_one_per_blob() {
+    let store = Store::temporary().unwrap();
+    // Forty large blobs, one after the other: one buffer serves them all.
+    for i in 0..40_u8 {
+        let mut blob = content(200_000);
+        blob[0] = i;
+        let digest = Digest::sha256(&blob);
+        let mut w = writer(&store, &digest, blob.len() as u64);
+        w.write(&blob).unwrap();
+        w.commit().unwrap();
+    }
+    assert_eq!(store.write_buffers_allocated(), 1);
+    // Three open at once need three; dropped or discarded, theirs are reused.
+    let blobs: Vec<Vec<u8>> = (0..3_u8)
+        .map(|i| {
+            let mut blob = content(100_000);
+            blob[0] = 100 + i;
+            blob
+        })
+        .collect();
+    let mut open: Vec<BlobWriter> = blobs
+        .iter()
+        .map(|blob| writer(&store, &Digest::sha256(blob), blob.len() as u64))
+        .collect();
+    assert_eq!(store.write_buffers_allocated(), 3);
+    open.pop().unwrap().discard().unwrap();
+    drop(open);
+    for blob in &blobs {
+        let mut w = writer(&store, &Digest::sha256(blob), blob.len() as u64);
+        w.write(blob).unwrap();
+        w.commit().unwrap();
+    }
+    assert_eq!(store.write_buffers_allocated(), 3);
+    // Small blobs (documents) are written without one.
+    let small = Store::temporary().unwrap();
+    small.put(&Digest::sha256(b"{}"), b"{}").unwrap();
+    assert_eq!(small.write_buffers_allocated(), 0);
+}
