@@ -1,9 +1,12 @@
-//! A `resolve()` pin changes where a host name's connections go, never what certificate
-//! is accepted for it: TLS still checks the certificate against the name in the URL.
+//! Against a TLS server: a `resolve()` pin changes where a host name's connections go, never
+//! what certificate is accepted for it (TLS still checks the certificate against the name in
+//! the URL); and a foreign layer URL on https is never followed to plain http elsewhere.
 //!
 //! The test CA and server certificate are made with the `openssl` command at test time.
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -11,10 +14,12 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 
-use imgpull_reference::Reference;
+use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use imgpull_registry::{ClientBuilder, ErrorKind, RetryPolicy};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use wiremock::matchers::{any, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -89,8 +94,9 @@ fn certificates(dir: &Path) {
     );
 }
 
-/// A TLS server with the `localhost` certificate that answers every request with a tag list.
-fn tls_registry(dir: &Path) -> SocketAddr {
+/// A TLS server with the `localhost` certificate that answers every request with `answer`
+/// (a whole HTTP/1.1 response).
+fn tls_server(dir: &Path, answer: String) -> SocketAddr {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("leaf.pem"))
         .unwrap()
         .map(Result::unwrap)
@@ -105,12 +111,14 @@ fn tls_registry(dir: &Path) -> SocketAddr {
     .with_single_cert(certs, key)
     .unwrap();
     let config = Arc::new(config);
+    let answer = Arc::new(answer);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     std::thread::spawn(move || {
         for tcp in listener.incoming() {
             let Ok(tcp) = tcp else { return };
             let connection = rustls::ServerConnection::new(Arc::clone(&config)).unwrap();
+            let answer = Arc::clone(&answer);
             std::thread::spawn(move || {
                 let mut stream = BufReader::new(rustls::StreamOwned::new(connection, tcp));
                 loop {
@@ -118,11 +126,6 @@ fn tls_registry(dir: &Path) -> SocketAddr {
                     match stream.read_line(&mut line) {
                         Ok(0) | Err(_) => return,
                         Ok(_) if line == "\r\n" => {
-                            let body = r#"{"tags":["ok"]}"#;
-                            let answer = format!(
-                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
-                                body.len()
-                            );
                             if stream.get_mut().write_all(answer.as_bytes()).is_err() {
                                 return;
                             }
@@ -140,7 +143,12 @@ fn tls_registry(dir: &Path) -> SocketAddr {
 async fn a_pinned_name_is_still_checked_against_the_certificate() {
     let dir = tempfile::tempdir().unwrap();
     certificates(dir.path());
-    let address = tls_registry(dir.path());
+    let body = r#"{"tags":["ok"]}"#;
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let address = tls_server(dir.path(), answer);
     let port = address.port();
     let client = ClientBuilder::new()
         .retry_policy(RetryPolicy::none())
@@ -159,4 +167,52 @@ async fn a_pinned_name_is_still_checked_against_the_certificate() {
     let error = client.tags(&pinned).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Network, "{error}");
     assert!(error.to_string().contains("certificate"), "{error}");
+}
+
+#[tokio::test]
+async fn a_foreign_url_on_https_is_not_followed_to_plain_http_on_another_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let bytes = b"foreign layer".to_vec();
+    // `cdn.test` is another machine by name (pinned here to a plain-http server that would
+    // serve the layer, so that following the redirect would be seen).
+    let cdn = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
+        .mount(&cdn)
+        .await;
+    let redirect = format!(
+        "HTTP/1.1 302 Found\r\nlocation: http://cdn.test:{}/layer\r\ncontent-length: 0\r\n\r\n",
+        cdn.address().port()
+    );
+    let foreign = tls_server(dir.path(), redirect);
+    let registry = common::open_registry().await;
+    let mut descriptor = Descriptor::new(
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
+        Digest::sha256(&bytes),
+        bytes.len() as u64,
+    );
+    descriptor.urls = vec![format!("https://localhost:{}/layer", foreign.port())];
+    let blob_path = format!("/v2/lib/app/blobs/{}", descriptor.digest);
+    Mock::given(path(blob_path.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
+        .mount(&registry)
+        .await;
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::none())
+        .ca_file(dir.path().join("ca.pem"))
+        .resolve("localhost", foreign)
+        .resolve("cdn.test", *cdn.address())
+        .build()
+        .unwrap();
+    let reference = Reference::parse(&format!("{}/lib/app", registry.address())).unwrap();
+
+    let received = client
+        .blob_bytes(&reference, &descriptor, 1 << 20)
+        .await
+        .unwrap();
+
+    assert_eq!(received, bytes);
+    assert!(cdn.received_requests().await.unwrap().is_empty());
+    assert_eq!(common::requests_at(&registry, &blob_path).await.len(), 1);
 }

@@ -384,14 +384,7 @@ async fn a_redirect_loop_ends_after_ten_redirects_without_retries() {
         error.to_string().contains("more than 10 redirects"),
         "{error}"
     );
-    let blob_requests = registry
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.url.path() == blob_path)
-        .count();
-    assert_eq!(blob_requests, 11);
+    assert_eq!(common::requests_at(&registry, &blob_path).await.len(), 11);
 }
 
 #[tokio::test]
@@ -465,12 +458,9 @@ async fn tag_pages_linking_in_a_circle_are_each_read_once() {
 
 /// The `authorization` header of the requests `server` received at `at`.
 async fn authorizations_at(server: &MockServer, at: &str) -> Vec<Option<String>> {
-    server
-        .received_requests()
+    common::requests_at(server, at)
         .await
-        .unwrap()
         .iter()
-        .filter(|r| r.url.path() == at)
         .map(|r| {
             r.headers
                 .get("authorization")

@@ -13,3 +13,15 @@ pub async fn open_registry() -> MockServer {
         .await;
     registry
 }
+
+/// The requests `server` received at exactly `at` (a path).
+#[allow(dead_code)] // not every test binary looks at requests
+pub async fn requests_at(server: &MockServer, at: &str) -> Vec<wiremock::Request> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == at)
+        .collect()
+}
