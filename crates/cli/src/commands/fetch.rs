@@ -149,7 +149,7 @@ async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliE
             }
             Err(error) if error.is_integrity() && origins.reject() => {
                 Ui::warning(&format!(
-                    "{digest} from {served} failed verification ({error}); trying the next source"
+                    "{digest} from {served} failed verification; trying the next source"
                 ));
                 let Some(next) = open_writer(fetcher, &digest, size).await? else {
                     // Another process stored it meanwhile.
