@@ -186,3 +186,60 @@ async fn open_writer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use imgpull_reference::Platform;
+    use imgpull_registry::ClientBuilder;
+    use imgpull_tests::fake::FakeRegistry;
+
+    /// Nothing of a layer may outlive its download: pulling 40 layers three at a time keeps at
+    /// most three blob writers (each with a 1 MiB write buffer) alive, not one per layer,
+    /// which is what keeps a pull's peak memory independent of its number of layers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn many_layers_need_no_more_write_buffers_than_concurrent_downloads() {
+        let registry = FakeRegistry::start().await;
+        // Larger than the blobs the store writes unbuffered (64 KiB).
+        let layers: Vec<Vec<u8>> = (0..40_u8).map(|i| vec![i; 100_000]).collect();
+        let image = registry.push_image(
+            "many",
+            Some("latest"),
+            &Platform::new("linux", "amd64"),
+            &layers,
+        );
+        let reference = registry.reference("many:latest");
+        let store = Arc::new(Store::temporary().expect("store"));
+        let fetcher = Fetcher {
+            client: ClientBuilder::new().build().expect("client"),
+            store: Arc::clone(&store),
+            arrivals: Arc::new(Arrivals::new(
+                image.layers.iter().map(|layer| layer.digest.clone()),
+            )),
+            progress: Ui::new(true, false).pull_progress(),
+            stats: Arc::default(),
+        };
+        let downloads = image
+            .layers
+            .iter()
+            .map(|descriptor| Download {
+                reference: reference.clone(),
+                descriptor: descriptor.clone(),
+            })
+            .collect();
+        download_all(&fetcher, downloads, 3)
+            .await
+            .expect("downloads");
+        assert!(
+            image
+                .layers
+                .iter()
+                .all(|layer| store.contains(&layer.digest))
+        );
+        let buffers = store.write_buffers_allocated();
+        assert!(
+            (1..=3).contains(&buffers),
+            "{buffers} write buffers for 40 layers downloaded 3 at a time"
+        );
+    }
+}
