@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use imgpull_auth::{Credential, Keychain};
 use imgpull_reference::{Descriptor, Digest, Platform, Reference, media_types};
 use imgpull_registry::{
-    Client, ClientBuilder, ErrorKind, PlatformChoice, RegistryError, RetryPolicy,
+    Client, ClientBuilder, ErrorKind, Manifest, PlatformChoice, RegistryError, RetryPolicy,
 };
 use imgpull_tests::fake::{
     CutConnection, FakeAuth, FakeCdn, FakeRegistry, FakeTokenRealm, Fault, RealmConfig, TokenStore,
@@ -62,6 +62,70 @@ async fn download_all(
     Ok(received)
 }
 
+/// Awaits a request that must fail with an error of `kind` whose message contains each of
+/// `fragments`; returns the error for further checks.
+async fn expect_error<T: std::fmt::Debug>(
+    request: impl Future<Output = Result<T, RegistryError>>,
+    kind: ErrorKind,
+    fragments: &[&str],
+) -> RegistryError {
+    let error = request.await.expect_err("the request should fail");
+    assert_eq!(error.kind(), kind, "{error}");
+    let message = error.to_string();
+    for fragment in fragments {
+        assert!(
+            message.contains(fragment),
+            "`{fragment}` is not in: {message}"
+        );
+    }
+    error
+}
+
+/// Asserts how many requests to paths containing `path` `registry` received.
+async fn assert_requests(registry: &FakeRegistry, path: &str, count: usize) {
+    assert_eq!(
+        registry.requests_to(path).await.len(),
+        count,
+        "requests to {path}"
+    );
+}
+
+/// A registry serving a one-layer image as `r/app:t` whose first `times` manifest requests
+/// meet `fault`.
+async fn app_with_manifest_fault(fault: Fault, times: usize) -> FakeRegistry {
+    let registry = FakeRegistry::start().await;
+    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 17)]);
+    registry.inject("/manifests/t", fault, times);
+    registry
+}
+
+/// Fetches the manifest of `r/app:t` with a new client.
+async fn app_manifest(registry: &FakeRegistry) -> Result<Manifest, RegistryError> {
+    client().manifest(&registry.reference("r/app:t")).await
+}
+
+/// A registry holding one layer blob of `len` bytes (`data(len, seed)`), those bytes and the
+/// blob's descriptor.
+async fn registry_with_blob(len: usize, seed: u8) -> (FakeRegistry, Vec<u8>, Descriptor) {
+    let registry = FakeRegistry::start().await;
+    let bytes = data(len, seed);
+    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    (registry, bytes, descriptor)
+}
+
+/// Asserts that the blob was asked for twice: from its start, then resumed at `cut`.
+async fn assert_resumed_at(registry: &FakeRegistry, descriptor: &Descriptor, cut: usize) {
+    let requests = registry
+        .requests_to(&format!("/blobs/{}", descriptor.digest))
+        .await;
+    assert_eq!(requests.len(), 2);
+    assert_eq!(header(&requests[0], "range"), None);
+    assert_eq!(
+        header(&requests[1], "range"),
+        Some(format!("bytes={cut}-").as_str())
+    );
+}
+
 /// Pulls an image the way the cli does: resolve for linux/amd64, then every layer.
 async fn pull(client: &Client, reference: &Reference) -> Result<Vec<Vec<u8>>, RegistryError> {
     let images = client
@@ -72,6 +136,12 @@ async fn pull(client: &Client, reference: &Reference) -> Result<Vec<Vec<u8>>, Re
         layers.push(download_all(client, reference, layer, 0).await?);
     }
     Ok(layers)
+}
+
+/// Pulls `reference` as [`pull`] does and asserts that every layer arrived intact.
+async fn assert_pulls(client: &Client, reference: &Reference, layers: &[Vec<u8>]) {
+    let pulled = pull(client, reference).await.unwrap();
+    assert_eq!(pulled, layers);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -88,11 +158,7 @@ async fn docker_hub_anonymous_pull_of_public_repository_uses_one_token() {
     registry.push_image("library/alpine", Some("3.20"), &amd64(), &layers);
     let client = client();
 
-    let pulled = pull(&client, &registry.reference("library/alpine:3.20"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &registry.reference("library/alpine:3.20"), &layers).await;
     let token_requests = realm.requests().await;
     assert_eq!(token_requests.len(), 1, "one token for the whole pull");
     let query = token_requests[0].url.query().unwrap();
@@ -110,18 +176,16 @@ async fn docker_hub_private_repository_without_credentials_is_auth_error_with_hi
     let registry = FakeRegistry::with_auth(realm.auth(true)).await;
     registry.push_image("library/secret", Some("v1"), &amd64(), &[data(10, 1)]);
 
-    let error = client()
-        .manifest(&registry.reference("library/secret:v1"))
-        .await
-        .unwrap_err();
+    let error = expect_error(
+        client().manifest(&registry.reference("library/secret:v1")),
+        ErrorKind::Auth,
+        &["for library/secret", "may require --username"],
+    )
+    .await;
 
-    assert_eq!(error.kind(), ErrorKind::Auth);
     assert_eq!(error.status(), Some(401));
-    let message = error.to_string();
-    assert!(message.contains("for library/secret"), "{message}");
-    assert!(message.contains("may require --username"), "{message}");
     // The first token, then exactly one re-authentication: no retry storm.
-    assert_eq!(registry.requests_to("/manifests/v1").await.len(), 2);
+    assert_requests(&registry, "/manifests/v1", 2).await;
     assert_eq!(realm.requests().await.len(), 2);
 }
 
@@ -134,11 +198,7 @@ async fn ghcr_bearer_with_scope_in_challenge_and_personal_access_token() {
     registry.push_image("octocat/app", Some("main"), &amd64(), &layers);
     let client = client_with(&registry.host(), Credential::basic("octocat", "ghp_token"));
 
-    let pulled = pull(&client, &registry.reference("octocat/app:main"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &registry.reference("octocat/app:main"), &layers).await;
     let token_requests = realm.requests().await;
     assert_eq!(token_requests.len(), 1);
     assert!(
@@ -185,11 +245,7 @@ async fn harbor_robot_account_with_dollar_in_name() {
         Credential::basic("robot$project+ci", "s3cret"),
     );
 
-    let pulled = pull(&client, &registry.reference("project/app:1.0"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &registry.reference("project/app:1.0"), &layers).await;
 }
 
 /// A registry whose challenge names a plain-http token realm on another host must not get the
@@ -206,22 +262,17 @@ async fn credentials_never_sent_to_a_plain_http_realm_on_another_host() {
     registry.push_image("team/app", Some("v1"), &amd64(), &[data(10, 1)]);
     let client = client_with(&registry.host(), Credential::basic("alice", "s3cret"));
 
-    let error = client
-        .manifest(&registry.reference("team/app:v1"))
-        .await
-        .unwrap_err();
+    let error = expect_error(
+        client.manifest(&registry.reference("team/app:v1")),
+        ErrorKind::Auth,
+        &[
+            "refusing to send credentials in cleartext",
+            "--insecure-registry auth.invalid",
+        ],
+    )
+    .await;
 
-    assert_eq!(error.kind(), ErrorKind::Auth);
-    let message = error.to_string();
-    assert!(
-        message.contains("refusing to send credentials in cleartext"),
-        "{message}"
-    );
-    assert!(
-        message.contains("--insecure-registry auth.invalid"),
-        "{message}"
-    );
-    assert!(!message.contains("s3cret"), "{message}");
+    assert!(!error.to_string().contains("s3cret"), "{error}");
 }
 
 /// An ECR-shaped host name pinned to the fake (ECR detection goes by host name).
@@ -253,9 +304,7 @@ async fn ecr_basic_auth() {
     registry.push_image("team/service", Some("prod"), &amd64(), &layers);
     let reference = Reference::parse(&format!("{host}/team/service:prod")).unwrap();
 
-    let pulled = pull(&client, &reference).await.unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &reference, &layers).await;
     let expected = format!("Basic {}", "QVdTOmVjci10b2tlbg=="); // base64("AWS:ecr-token")
     for request in registry.requests_to("/manifests/prod").await {
         assert_eq!(header(&request, "authorization"), Some(expected.as_str()));
@@ -271,14 +320,13 @@ async fn ecr_expired_token_403_reauthenticates_once() {
     // One expired answer: the credential is looked up again and the request resent once.
     registry.inject("/manifests/prod", Fault::ExpiredToken, 1);
     client.manifest(&reference).await.unwrap();
-    assert_eq!(registry.requests_to("/manifests/prod").await.len(), 2);
+    assert_requests(&registry, "/manifests/prod", 2).await;
 
     // A credential that stays expired: exactly one re-authentication, then an auth error.
     registry.inject("/manifests/prod", Fault::ExpiredToken, usize::MAX);
-    let error = client.manifest(&reference).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Auth);
+    let error = expect_error(client.manifest(&reference), ErrorKind::Auth, &[]).await;
     assert_eq!(error.status(), Some(403));
-    assert_eq!(registry.requests_to("/manifests/prod").await.len(), 4);
+    assert_requests(&registry, "/manifests/prod", 4).await;
 }
 
 #[tokio::test]
@@ -297,9 +345,7 @@ async fn acr_identity_token_uses_oauth2_refresh_grant() {
         Credential::IdentityToken("acr-refresh-token".into()),
     );
 
-    let pulled = pull(&client, &registry.reference("app:v2")).await.unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &registry.reference("app:v2"), &layers).await;
     let token_requests = realm.requests().await;
     assert_eq!(token_requests.len(), 1);
     assert_eq!(token_requests[0].method.as_str(), "POST");
@@ -337,13 +383,14 @@ async fn wrong_password_is_auth_error_without_retry_storm() {
     let registry = FakeRegistry::with_auth(realm.auth(true)).await;
     registry.push_image("alice/app", Some("x"), &amd64(), &[data(10, 10)]);
     let client = client_with(&registry.host(), Credential::basic("alice", "wrong"));
-    let error = client
-        .manifest(&registry.reference("alice/app:x"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Auth, "{error}");
+    expect_error(
+        client.manifest(&registry.reference("alice/app:x")),
+        ErrorKind::Auth,
+        &[],
+    )
+    .await;
     assert_eq!(realm.requests().await.len(), 1);
-    assert!(registry.requests_to("/manifests/x").await.is_empty());
+    assert_requests(&registry, "/manifests/x", 0).await;
 
     // Basic: the registry refuses the credentials once; they are not resent.
     let basic = FakeRegistry::with_auth(FakeAuth::Basic {
@@ -354,16 +401,13 @@ async fn wrong_password_is_auth_error_without_retry_storm() {
     .await;
     basic.push_image("alice/app", Some("x"), &amd64(), &[data(10, 10)]);
     let client = client_with(&basic.host(), Credential::basic("alice", "wrong"));
-    let error = client
-        .manifest(&basic.reference("alice/app:x"))
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Auth);
-    assert!(
-        error.to_string().contains("rejected the credentials"),
-        "{error}"
-    );
-    assert_eq!(basic.requests_to("/manifests/x").await.len(), 1);
+    expect_error(
+        client.manifest(&basic.reference("alice/app:x")),
+        ErrorKind::Auth,
+        &["rejected the credentials"],
+    )
+    .await;
+    assert_requests(&basic, "/manifests/x", 1).await;
 }
 
 #[tokio::test]
@@ -393,11 +437,7 @@ async fn insufficient_scope_adds_the_scope_once_and_remembers_it() {
     registry.require_also("app/child", "app/base");
     let client = client_with(&registry.host(), Credential::basic("u", "p"));
 
-    let pulled = pull(&client, &registry.reference("app/child:1"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &registry.reference("app/child:1"), &layers).await;
     let scopes: Vec<Vec<String>> = realm
         .requests()
         .await
@@ -421,7 +461,7 @@ async fn insufficient_scope_adds_the_scope_once_and_remembers_it() {
         ],
         "one token, one refusal, one token with the added scope, reused for the whole pull"
     );
-    assert_eq!(registry.requests_to("/manifests/1").await.len(), 2);
+    assert_requests(&registry, "/manifests/1", 2).await;
 }
 
 #[tokio::test]
@@ -433,13 +473,9 @@ async fn check_credentials_accepts_right_and_refuses_wrong_or_missing_ones() {
         .check_credentials(&host)
         .await
         .unwrap();
-    let error = client_with(&host, Credential::basic("u", "wrong"))
-        .check_credentials(&host)
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Auth, "{error}");
-    let error = client().check_credentials(&host).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Auth, "{error}");
+    let wrong = client_with(&host, Credential::basic("u", "wrong"));
+    expect_error(wrong.check_credentials(&host), ErrorKind::Auth, &[]).await;
+    expect_error(client().check_credentials(&host), ErrorKind::Auth, &[]).await;
     // Token requests: the right password, the wrong one; none without credentials.
     assert_eq!(realm.requests().await.len(), 2);
 
@@ -454,10 +490,8 @@ async fn check_credentials_accepts_right_and_refuses_wrong_or_missing_ones() {
         .check_credentials(&host)
         .await
         .unwrap();
-    let error = client_with(&host, Credential::basic("u", "wrong"))
-        .check_credentials(&host)
-        .await
-        .unwrap_err();
+    let wrong = client_with(&host, Credential::basic("u", "wrong"));
+    let error = expect_error(wrong.check_credentials(&host), ErrorKind::Auth, &[]).await;
     assert_eq!(error.status(), Some(401), "{error}");
 }
 
@@ -546,8 +580,7 @@ async fn redirect_to_cdn_drops_authorization() {
 
 #[tokio::test]
 async fn every_status_400_to_599_is_retried_only_when_transient() {
-    let registry = FakeRegistry::start().await;
-    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, data(10, 13));
+    let (registry, _, descriptor) = registry_with_blob(10, 13).await;
     let client = builder()
         .retry_policy(RetryPolicy::fast().with_max_attempts(3))
         .build()
@@ -578,9 +611,7 @@ async fn every_status_400_to_599_is_retried_only_when_transient() {
 
 #[tokio::test]
 async fn cut_blob_download_resumes_with_range() {
-    let registry = FakeRegistry::start().await;
-    let bytes = data(1 << 20, 14);
-    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let (registry, bytes, descriptor) = registry_with_blob(1 << 20, 14).await;
     let cut = 300_000;
     registry.inject("/blobs/", Fault::Truncate(cut), 1);
 
@@ -589,22 +620,12 @@ async fn cut_blob_download_resumes_with_range() {
         .unwrap();
 
     assert_eq!(received, bytes);
-    let requests = registry
-        .requests_to(&format!("/blobs/{}", descriptor.digest))
-        .await;
-    assert_eq!(requests.len(), 2);
-    assert_eq!(header(&requests[0], "range"), None);
-    assert_eq!(
-        header(&requests[1], "range"),
-        Some(format!("bytes={cut}-").as_str())
-    );
+    assert_resumed_at(&registry, &descriptor, cut).await;
 }
 
 #[tokio::test]
 async fn connection_cut_mid_body_resumes_with_range() {
-    let registry = FakeRegistry::start().await;
-    let bytes = data(1 << 20, 27);
-    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let (registry, bytes, descriptor) = registry_with_blob(1 << 20, 27).await;
     let cut = 200_000;
     let cutter = CutConnection::start(bytes.clone(), cut).unwrap();
     registry.inject("/blobs/", Fault::RedirectTo(cutter.url().to_owned()), 1);
@@ -615,21 +636,12 @@ async fn connection_cut_mid_body_resumes_with_range() {
 
     assert_eq!(received, bytes);
     assert_eq!(cutter.served(), 1);
-    let requests = registry
-        .requests_to(&format!("/blobs/{}", descriptor.digest))
-        .await;
-    assert_eq!(requests.len(), 2);
-    assert_eq!(
-        header(&requests[1], "range"),
-        Some(format!("bytes={cut}-").as_str())
-    );
+    assert_resumed_at(&registry, &descriptor, cut).await;
 }
 
 #[tokio::test]
 async fn download_from_an_offset_sends_range_and_checks_content_range() {
-    let registry = FakeRegistry::start().await;
-    let bytes = data(50_000, 15);
-    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let (registry, bytes, descriptor) = registry_with_blob(50_000, 15).await;
     let reference = registry.reference("r/blob");
     let client = client();
 
@@ -642,18 +654,17 @@ async fn download_from_an_offset_sends_range_and_checks_content_range() {
     assert_eq!(tail, bytes[1234..]);
 
     registry.inject("/blobs/", Fault::WrongContentRange, 1);
-    let error = client
-        .blob(&reference, &descriptor, 1234)
-        .await
-        .unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+    expect_error(
+        client.blob(&reference, &descriptor, 1234),
+        ErrorKind::Integrity,
+        &[],
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn range_ignored_restarts_from_zero_and_skips_received_bytes() {
-    let registry = FakeRegistry::start().await;
-    let bytes = data(40_000, 16);
-    let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let (registry, bytes, descriptor) = registry_with_blob(40_000, 16).await;
     let reference = registry.reference("r/blob");
     let client = client();
 
@@ -671,46 +682,27 @@ async fn range_ignored_restarts_from_zero_and_skips_received_bytes() {
 
 #[tokio::test]
 async fn retry_after_one_second_is_honoured() {
-    let registry = FakeRegistry::start().await;
-    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 17)]);
-    registry.inject("/manifests/t", Fault::StatusRetryAfter(429, "1".into()), 1);
-    let client = client();
+    let registry = app_with_manifest_fault(Fault::StatusRetryAfter(429, "1".into()), 1).await;
 
     let started = Instant::now();
-    client
-        .manifest(&registry.reference("r/app:t"))
-        .await
-        .unwrap();
+    app_manifest(&registry).await.unwrap();
 
     assert!(
         started.elapsed() >= Duration::from_secs(1),
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(registry.requests_to("/manifests/t").await.len(), 2);
+    assert_requests(&registry, "/manifests/t", 2).await;
 }
 
 #[tokio::test]
 async fn rate_limit_beyond_the_retry_budget_is_rate_limited_error() {
-    let registry = FakeRegistry::start().await;
-    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 18)]);
-    registry.inject(
-        "/manifests/t",
-        Fault::StatusRetryAfter(429, "3600".into()),
-        usize::MAX,
-    );
+    let limited = Fault::StatusRetryAfter(429, "3600".into());
+    let registry = app_with_manifest_fault(limited, usize::MAX).await;
 
-    let error = client()
-        .manifest(&registry.reference("r/app:t"))
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.kind(), ErrorKind::RateLimited);
-    assert!(
-        error.to_string().contains("429 Too Many Requests"),
-        "{error}"
-    );
-    assert_eq!(registry.requests_to("/manifests/t").await.len(), 1);
+    let manifest = app_manifest(&registry);
+    expect_error(manifest, ErrorKind::RateLimited, &["429 Too Many Requests"]).await;
+    assert_requests(&registry, "/manifests/t", 1).await;
 }
 
 #[tokio::test]
@@ -721,11 +713,7 @@ async fn transient_5xx_then_success() {
     registry.inject("/manifests/", Fault::Status(503), 2);
     registry.inject("/blobs/", Fault::Status(502), 1);
 
-    let pulled = pull(&client(), &registry.reference("r/app:t"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client(), &registry.reference("r/app:t"), &layers).await;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -738,12 +726,12 @@ async fn corrupted_blob_fails_digest_check() {
     let descriptor = registry.push_blob(media_types::OCI_IMAGE_CONFIG, data(100, 20));
     registry.inject("/blobs/", Fault::CorruptBytes, 1);
 
-    let error = client()
-        .blob_bytes(&registry.reference("r/app"), &descriptor, 1 << 20)
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.kind(), ErrorKind::Integrity);
+    let error = expect_error(
+        client().blob_bytes(&registry.reference("r/app"), &descriptor, 1 << 20),
+        ErrorKind::Integrity,
+        &[],
+    )
+    .await;
     assert!(
         matches!(error, RegistryError::DigestMismatch { .. }),
         "{error}"
@@ -752,16 +740,9 @@ async fn corrupted_blob_fails_digest_check() {
 
 #[tokio::test]
 async fn wrong_docker_content_digest_is_rejected() {
-    let registry = FakeRegistry::start().await;
-    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 21)]);
-    registry.inject("/manifests/t", Fault::WrongDigestHeader, 1);
+    let registry = app_with_manifest_fault(Fault::WrongDigestHeader, 1).await;
 
-    let error = client()
-        .manifest(&registry.reference("r/app:t"))
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+    expect_error(app_manifest(&registry), ErrorKind::Integrity, &[]).await;
 }
 
 #[tokio::test]
@@ -776,7 +757,7 @@ async fn manifest_by_digest_must_hash_to_it() {
     assert_eq!(manifest.bytes, image.manifest);
 
     registry.inject("/manifests/", Fault::CorruptBytes, 1);
-    let error = client.manifest(&reference).await.unwrap_err();
+    let error = expect_error(client.manifest(&reference), ErrorKind::Integrity, &[]).await;
     assert!(
         matches!(error, RegistryError::DigestMismatch { .. }),
         "{error}"
@@ -801,21 +782,14 @@ async fn manifest_cut_mid_body_is_retried() {
 
     assert_eq!(manifest.bytes, image.manifest);
     assert_eq!(cutter.served(), 1);
-    assert_eq!(registry.requests_to("/manifests/t").await.len(), 2);
+    assert_requests(&registry, "/manifests/t", 2).await;
 }
 
 #[tokio::test]
 async fn manifest_shorter_than_its_digest_is_integrity_error() {
-    let registry = FakeRegistry::start().await;
-    registry.push_image("r/app", Some("t"), &amd64(), &[data(10, 23)]);
-    registry.inject("/manifests/t", Fault::Truncate(20), 1);
+    let registry = app_with_manifest_fault(Fault::Truncate(20), 1).await;
 
-    let error = client()
-        .manifest(&registry.reference("r/app:t"))
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+    expect_error(app_manifest(&registry), ErrorKind::Integrity, &[]).await;
 }
 
 #[tokio::test]
@@ -828,16 +802,12 @@ async fn schema1_manifest_is_refused_with_a_clear_error() {
         br#"{"schemaVersion":1,"name":"old/app","tag":"v1","fsLayers":[],"history":[]}"#.to_vec(),
     );
 
-    let error = client()
-        .manifest(&registry.reference("old/app:v1"))
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.kind(), ErrorKind::Invalid);
-    assert!(
-        error.to_string().contains("schema1 images are deprecated"),
-        "{error}"
-    );
+    expect_error(
+        client().manifest(&registry.reference("old/app:v1")),
+        ErrorKind::Invalid,
+        &["schema1 images are deprecated"],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -855,11 +825,12 @@ async fn manifest_larger_than_4_mib_is_refused() {
         huge.into_bytes(),
     );
 
-    let error = client()
-        .manifest(&registry.reference("big/app:t"))
-        .await
-        .unwrap_err();
-
+    let error = expect_error(
+        client().manifest(&registry.reference("big/app:t")),
+        ErrorKind::Invalid,
+        &[],
+    )
+    .await;
     assert!(matches!(error, RegistryError::TooLarge { .. }), "{error}");
 }
 
@@ -938,21 +909,15 @@ async fn all_platforms_skip_attestations() {
 async fn no_matching_platform_lists_available_platforms() {
     let (registry, _) = multi_platform().await;
 
-    let error = client()
-        .resolve(
-            &registry.reference("multi/app:1"),
-            &PlatformChoice::Exact(Platform::parse("linux/s390x").unwrap()),
-        )
-        .await
-        .unwrap_err();
+    let s390x = PlatformChoice::Exact(Platform::parse("linux/s390x").unwrap());
+    let error = expect_error(
+        client().resolve(&registry.reference("multi/app:1"), &s390x),
+        ErrorKind::NotFound,
+        &["linux/amd64, linux/arm/v7, linux/arm64"],
+    )
+    .await;
 
-    assert_eq!(error.kind(), ErrorKind::NotFound);
-    let message = error.to_string();
-    assert!(
-        message.contains("linux/amd64, linux/arm/v7, linux/arm64"),
-        "{message}"
-    );
-    assert!(!message.contains("unknown"), "{message}");
+    assert!(!error.to_string().contains("unknown"), "{error}");
 }
 
 #[tokio::test]
@@ -967,10 +932,12 @@ async fn single_manifest_for_another_platform_is_an_error() {
     let reference = registry.reference("one/app:t");
     let client = client();
 
-    let error = client
-        .resolve(&reference, &PlatformChoice::Exact(amd64()))
-        .await
-        .unwrap_err();
+    let error = expect_error(
+        client.resolve(&reference, &PlatformChoice::Exact(amd64())),
+        ErrorKind::NotFound,
+        &[],
+    )
+    .await;
     assert!(
         matches!(error, RegistryError::PlatformMismatch { .. }),
         "{error}"
@@ -1009,9 +976,8 @@ async fn unreachable_registry_is_a_network_error_naming_the_cause() {
     ))
     .unwrap();
 
-    let error = client().manifest(&reference).await.unwrap_err();
+    let error = expect_error(client().manifest(&reference), ErrorKind::Network, &[]).await;
 
-    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
     assert!(
         error.to_string().to_lowercase().contains("refused"),
         "{error}"
@@ -1030,13 +996,9 @@ async fn mirrors_fall_through_to_upstream() {
         .build()
         .unwrap();
 
-    let pulled = pull(&client, &upstream.reference("lib/app:1"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
-    assert_eq!(empty_mirror.requests_to("/manifests/1").await.len(), 1);
-    assert_eq!(upstream.requests_to("/manifests/1").await.len(), 1);
+    assert_pulls(&client, &upstream.reference("lib/app:1"), &layers).await;
+    assert_requests(&empty_mirror, "/manifests/1", 1).await;
+    assert_requests(&upstream, "/manifests/1", 1).await;
 }
 
 #[tokio::test]
@@ -1050,11 +1012,7 @@ async fn mirror_with_the_content_serves_it() {
         .build()
         .unwrap();
 
-    let pulled = pull(&client, &upstream.reference("lib/app:1"))
-        .await
-        .unwrap();
-
-    assert_eq!(pulled, layers);
+    assert_pulls(&client, &upstream.reference("lib/app:1"), &layers).await;
     assert!(upstream.requests().await.is_empty());
 }
 
@@ -1080,18 +1038,18 @@ async fn tag_list_follows_link_pagination() {
         .unwrap();
 
     assert_eq!(tags, expected);
-    assert_eq!(registry.requests_to("/tags/list").await.len(), 3);
+    assert_requests(&registry, "/tags/list", 3).await;
 }
 
 #[tokio::test]
 async fn unknown_manifest_is_not_found() {
     let registry = FakeRegistry::start().await;
 
-    let error = client()
-        .manifest(&registry.reference("nope/app:t"))
-        .await
-        .unwrap_err();
-
-    assert_eq!(error.kind(), ErrorKind::NotFound);
+    let error = expect_error(
+        client().manifest(&registry.reference("nope/app:t")),
+        ErrorKind::NotFound,
+        &[],
+    )
+    .await;
     assert_eq!(error.registry_errors()[0].code, "MANIFEST_UNKNOWN");
 }
