@@ -171,7 +171,7 @@ mod tests {
             platform_choice(None, false, &ConfigFile::default()).expect("valid"),
             PlatformChoice::Host
         );
-        let error = platform_choice(Some("linux"), false, &config).expect_err("invalid");
+        let error = platform_choice(Some("plan10"), false, &config).expect_err("invalid");
         assert_eq!(error.kind(), crate::error::ErrorKind::Usage);
     }
 
