@@ -190,9 +190,87 @@ async fn open_writer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
     use imgpull_reference::Platform;
     use imgpull_registry::ClientBuilder;
-    use imgpull_tests::fake::FakeRegistry;
+    use imgpull_tests::fake::{FakeImage, FakeRegistry, Fault};
+
+    /// A pull of `image`'s layers from `reference` with `client`, into a new store.
+    fn pull_of(
+        client: Client,
+        reference: &Reference,
+        image: &FakeImage,
+    ) -> (Fetcher, Vec<Download>) {
+        let fetcher = Fetcher {
+            client,
+            store: Arc::new(Store::temporary().expect("store")),
+            arrivals: Arc::new(Arrivals::new(
+                image.layers.iter().map(|layer| layer.digest.clone()),
+            )),
+            progress: Ui::new(true, false).pull_progress(),
+            stats: Arc::default(),
+        };
+        let downloads = image
+            .layers
+            .iter()
+            .map(|descriptor| Download {
+                reference: reference.clone(),
+                descriptor: descriptor.clone(),
+            })
+            .collect();
+        (fetcher, downloads)
+    }
+
+    /// Pulls a one-layer image through a mirror whose copy of the layer is corrupt, from a
+    /// registry whose copy is corrupt too when `registry_corrupt`. Returns the outcome, the
+    /// store, and how many requests for the layer the mirror and the registry received.
+    async fn pull_through_corrupt_mirror(
+        registry_corrupt: bool,
+    ) -> (Result<(), CliError>, Arc<Store>, FakeImage, [usize; 2]) {
+        let upstream = FakeRegistry::start().await;
+        let mirror = FakeRegistry::start().await;
+        let layers = vec![vec![7_u8; 100_000]];
+        let platform = Platform::new("linux", "amd64");
+        let image = upstream.push_image("app", Some("1"), &platform, &layers);
+        mirror.push_image("app", Some("1"), &platform, &layers);
+        let layer_path = format!("/blobs/{}", image.layers[0].digest);
+        mirror.inject(&layer_path, Fault::CorruptBytes, usize::MAX);
+        if registry_corrupt {
+            upstream.inject(&layer_path, Fault::CorruptBytes, usize::MAX);
+        }
+        let client = ClientBuilder::new()
+            .mirror(upstream.host(), mirror.uri())
+            .build()
+            .expect("client");
+        let (fetcher, downloads) = pull_of(client, &upstream.reference("app:1"), &image);
+        let outcome = download_all(&fetcher, downloads, 1).await;
+        let requests = [
+            mirror.requests_to(&layer_path).await.len(),
+            upstream.requests_to(&layer_path).await.len(),
+        ];
+        (outcome, fetcher.store, image, requests)
+    }
+
+    #[tokio::test]
+    async fn a_layer_a_mirror_corrupts_is_stored_from_the_registry() {
+        let (outcome, store, image, requests) = pull_through_corrupt_mirror(false).await;
+
+        outcome.expect("the registry's copy is good");
+        let digest = &image.layers[0].digest;
+        let stored = std::fs::read(store.path(digest)).expect("stored");
+        assert_eq!(&Digest::sha256(&stored), digest);
+        assert_eq!(requests, [1, 1], "mirror, then registry");
+    }
+
+    #[tokio::test]
+    async fn a_layer_corrupt_at_the_mirror_and_the_registry_is_an_integrity_error() {
+        let (outcome, store, image, requests) = pull_through_corrupt_mirror(true).await;
+
+        let error = outcome.expect_err("no good copy");
+        assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
+        assert!(!store.contains(&image.layers[0].digest));
+        assert_eq!(requests, [1, 1], "mirror, then registry");
+    }
 
     /// Nothing of a layer may outlive its download: pulling 40 layers three at a time keeps at
     /// most three blob writers (each with a 1 MiB write buffer) alive, not one per layer,
@@ -208,25 +286,9 @@ mod tests {
             &Platform::new("linux", "amd64"),
             &layers,
         );
-        let reference = registry.reference("many:latest");
-        let store = Arc::new(Store::temporary().expect("store"));
-        let fetcher = Fetcher {
-            client: ClientBuilder::new().build().expect("client"),
-            store: Arc::clone(&store),
-            arrivals: Arc::new(Arrivals::new(
-                image.layers.iter().map(|layer| layer.digest.clone()),
-            )),
-            progress: Ui::new(true, false).pull_progress(),
-            stats: Arc::default(),
-        };
-        let downloads = image
-            .layers
-            .iter()
-            .map(|descriptor| Download {
-                reference: reference.clone(),
-                descriptor: descriptor.clone(),
-            })
-            .collect();
+        let client = ClientBuilder::new().build().expect("client");
+        let (fetcher, downloads) = pull_of(client, &registry.reference("many:latest"), &image);
+        let store = Arc::clone(&fetcher.store);
         download_all(&fetcher, downloads, 3)
             .await
             .expect("downloads");
