@@ -118,8 +118,9 @@ pub struct PullArgs {
     /// Archive format.
     #[arg(long, value_enum, default_value_t = Format::Docker)]
     pub format: Format,
-    /// Platform to pull from a multi-platform image (default: config file, else this host):
-    /// `os/arch[/variant]`, or a lone OS or architecture completed from this host (`arm64`).
+    /// Platform to pull from a multi-platform image (default: config file, else linux
+    /// on this machine's architecture): `os/arch[/variant]`, a lone architecture (`arm64`, on
+    /// linux) or a lone OS (`windows`, on this machine's architecture).
     #[arg(
         long,
         value_name = "OS/ARCH[/VARIANT]",
@@ -172,8 +173,9 @@ pub struct InspectArgs {
     /// The image to inspect.
     #[arg(value_name = "IMAGE")]
     pub image: String,
-    /// Platform to describe for a multi-platform image (default: config file, else this host):
-    /// `os/arch[/variant]`, or a lone OS or architecture completed from this host (`arm64`).
+    /// Platform to describe for a multi-platform image (default: config file, else linux
+    /// on this machine's architecture): `os/arch[/variant]`, a lone architecture (`arm64`, on
+    /// linux) or a lone OS (`windows`, on this machine's architecture).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
     /// Print the manifest bytes exactly as the registry served them.

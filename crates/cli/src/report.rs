@@ -57,7 +57,7 @@ pub struct InspectReport {
     /// The platforms an index offers (empty for a single image).
     pub platforms: Vec<String>,
     /// The image described (the chosen platform's, for an index); `null` when an index has no
-    /// image for this host's platform and none was asked for.
+    /// image for the default platform (linux on this machine's architecture) and none was asked for.
     pub image: Option<InspectImage>,
 }
 

@@ -62,10 +62,11 @@ impl Platform {
     /// - a known operating system (`linux`, `windows`, `darwin`, `freebsd`, … as Go names them)
     ///   gives that OS with the architecture and variant of [`Platform::host`];
     /// - else a known architecture (`amd64`, `arm64`, `arm`, `386`, `ppc64le`, `s390x`,
-    ///   `riscv64`, … as Go names them) gives that architecture with the OS of
-    ///   [`Platform::host`]. containerd takes the running program's OS here, not `linux`, and so
-    ///   does this: `arm64` is `linux/arm64` on Linux but `darwin/arm64` on macOS, where Linux
-    ///   images need `linux/arm64`;
+    ///   `riscv64`, … as Go names them) gives that architecture on `linux`, the OS of
+    ///   [`Platform::default_target`]. containerd takes the running program's OS here, which is
+    ///   the same thing where containerd runs its containers; a puller on macOS or Windows
+    ///   fetches images for Linux, as `docker pull --platform arm64` does there (its daemon
+    ///   parses the platform in a Linux VM);
     /// - anything else is refused rather than guessed.
     ///
     /// ```
@@ -73,8 +74,8 @@ impl Platform {
     ///
     /// let host = Platform::host();
     /// let arm64 = Platform::parse("aarch64")?;
-    /// assert_eq!((arm64.os.as_str(), arm64.architecture.as_str()), (host.os.as_str(), "aarch64"));
-    /// assert!(arm64.matches(&Platform::new(host.os.as_str(), "arm64")));
+    /// assert_eq!((arm64.os.as_str(), arm64.architecture.as_str()), ("linux", "aarch64"));
+    /// assert!(arm64.matches(&Platform::new("linux", "arm64")));
     /// assert_eq!(Platform::parse("windows")?.architecture, host.architecture);
     /// assert!(Platform::parse("plan10").is_err());
     /// # Ok::<(), imgpull_reference::ReferenceError>(())
@@ -126,7 +127,27 @@ impl Platform {
         let (architecture, _) = normalize_arch(&part.to_ascii_lowercase(), None);
         KNOWN_ARCHITECTURES
             .contains(&architecture.as_str())
-            .then(|| Self::new(host.os, part))
+            .then(|| Self::new(Self::default_target().os, part))
+    }
+
+    /// The platform to pull when none is given: `linux` with the running machine's architecture
+    /// and variant, on every host. Container images are built for Linux, and docker on macOS and
+    /// Windows pulls them as well, its daemon running in a Linux VM; a Windows container image
+    /// is asked for by name (`windows/amd64`). [`Platform::host`] is the running program's own
+    /// platform.
+    ///
+    /// ```
+    /// use imgpull_reference::Platform;
+    ///
+    /// let target = Platform::default_target();
+    /// assert_eq!(target.os, "linux");
+    /// assert_eq!(target.architecture, Platform::host().architecture);
+    /// ```
+    pub fn default_target() -> Self {
+        Self {
+            os: "linux".to_owned(),
+            ..Self::host()
+        }
     }
 
     /// The platform of the running program, normalised.

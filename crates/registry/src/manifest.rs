@@ -48,7 +48,8 @@ impl Manifest {
 /// Which platforms of a multi-platform image to resolve.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum PlatformChoice {
-    /// The platform of the running program ([`Platform::host`]).
+    /// Linux on the running machine's architecture ([`Platform::default_target`]), on every
+    /// host, as docker pulls on macOS and Windows.
     #[default]
     Host,
     /// One given platform (`--platform linux/arm/v7`).
@@ -350,7 +351,7 @@ const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, applica
 
 fn requested_platform(choice: &PlatformChoice) -> Option<Platform> {
     match choice {
-        PlatformChoice::Host => Some(Platform::host()),
+        PlatformChoice::Host => Some(Platform::default_target()),
         PlatformChoice::Exact(platform) => Some(platform.clone()),
         PlatformChoice::All => None,
     }

@@ -22,7 +22,7 @@ impl Ui {
         }
         let Some(image) = &report.image else {
             lines.push(
-                "Image:       none for this host's platform; choose one with --platform".to_owned(),
+                "Image:       none for linux on this machine's architecture; choose one with --platform".to_owned(),
             );
             Self::lines(lines);
             return;

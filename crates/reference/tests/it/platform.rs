@@ -54,8 +54,8 @@ fn lone_operating_system_takes_the_host_architecture() {
 }
 
 #[test]
-fn lone_architecture_takes_the_host_os() {
-    let host_os = Platform::host().os;
+fn lone_architecture_is_a_linux_platform_on_every_host() {
+    let host_os = "linux";
     let cases = [
         ("arm64", "arm64"),
         ("aarch64", "arm64"),
@@ -87,12 +87,10 @@ fn lone_architecture_takes_the_host_os() {
         );
         assert!(platform.matches(&p(&format!("{host_os}/{normal}"))));
     }
-    #[cfg(target_os = "linux")]
-    {
-        assert_eq!(p("arm64").to_string(), "linux/arm64");
-        assert!(p("armhf").matches(&p("linux/arm/v7")));
-        assert!(!p("arm64").matches(&p("windows/arm64")));
-    }
+    assert_eq!(p("arm64").to_string(), "linux/arm64");
+    assert!(p("armhf").matches(&p("linux/arm/v7")));
+    assert!(!p("arm64").matches(&p("windows/arm64")));
+    assert!(!p("arm64").matches(&p("darwin/arm64")));
 }
 
 #[test]
@@ -229,6 +227,21 @@ fn os_version_and_features() {
     assert!(requested.matches(&candidate));
     requested.os_features = vec!["other".into()];
     assert!(!requested.matches(&candidate));
+}
+
+#[test]
+fn default_target_is_linux_on_the_host_architecture() {
+    let (target, host) = (Platform::default_target(), Platform::host());
+    assert_eq!(target, target.normalized());
+    assert_eq!(target.os, "linux");
+    assert_eq!(
+        (target.architecture, target.variant),
+        (host.architecture, host.variant)
+    );
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(Platform::default_target().to_string(), "linux/amd64");
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(Platform::default_target().to_string(), "linux/arm64");
 }
 
 #[test]
