@@ -39,9 +39,12 @@ pub struct CacheReport {
     pub hits: u64,
     /// Blobs downloaded.
     pub misses: u64,
-    /// Bytes received from registries.
+    /// Bytes received from registries, mirrors and foreign layer URLs. Bytes thrown away
+    /// because they failed verification (a mirror's bad copy, a bad resumed partial) count too,
+    /// as they crossed the network, so this may exceed the size of what was pulled.
     pub bytes_downloaded: u64,
-    /// Bytes served from the cache instead.
+    /// Bytes served from the cache instead: blobs found there, and the resumed part of
+    /// partial files that verified.
     pub bytes_reused: u64,
 }
 

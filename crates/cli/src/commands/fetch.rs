@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use super::arrivals::Arrivals;
 use crate::error::CliError;
-use crate::ui::{PullProgress, Ui};
+use crate::ui::PullProgress;
 
 /// One blob to get from a repository.
 #[derive(Debug, Clone)]
@@ -114,13 +114,14 @@ async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliE
         return Ok(());
     };
     stats.miss();
-    stats.reused(writer.offset());
     // Bytes from a mirror or a foreign URL that fail verification are thrown away (the failed
     // commit deletes them) and the next origin serves the blob; the registry's are final.
+    // The blob keeps one bar, restarted at each new attempt; the statistics count every byte
+    // received, the thrown-away ones too, but only the resumed bytes that were kept as reused.
     let mut origins = client.blob_origins(&download.reference, descriptor);
+    let mut bar = progress.download(&digest.to_string(), size, writer.offset());
     loop {
         let offset = writer.offset();
-        let bar = progress.download(&digest.to_string(), size, offset);
         let mut store_error: Option<BlobstoreError> = None;
         let received = origins
             .download(offset, |chunk: &[u8]| {
@@ -144,18 +145,26 @@ async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliE
         // Verifying the digest, fsync and rename: blocking file work.
         match tokio::task::spawn_blocking(move || writer.commit()).await? {
             Ok(()) => {
+                stats.reused(offset);
                 bar.done();
                 return Ok(());
             }
             Err(error) if error.is_integrity() && origins.reject() => {
-                Ui::warning(&format!(
-                    "{digest} from {served} failed verification; trying the next source"
-                ));
+                progress.warning(&if offset > 0 {
+                    format!(
+                        "{digest} resumed from {served} failed verification; downloading it again"
+                    )
+                } else {
+                    format!("{digest} from {served} failed verification; trying the next source")
+                });
                 let Some(next) = open_writer(fetcher, &digest, size).await? else {
                     // Another process stored it meanwhile.
+                    bar.withdraw();
+                    progress.cached(&digest.to_string(), size);
                     return Ok(());
                 };
                 writer = next;
+                bar.restart(writer.offset());
             }
             Err(error) => return Err(error.into()),
         }
@@ -191,6 +200,7 @@ async fn open_writer(
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+    use crate::ui::Ui;
     use imgpull_reference::Platform;
     use imgpull_registry::ClientBuilder;
     use imgpull_tests::fake::{FakeImage, FakeRegistry, Fault};
@@ -270,6 +280,44 @@ mod tests {
         assert_eq!(error.kind(), ErrorKind::Integrity, "{error}");
         assert!(!store.contains(&image.layers[0].digest));
         assert_eq!(requests, [1, 1], "mirror, then registry");
+    }
+
+    /// A partial file left by an earlier attempt, whose bytes are bad, is resumed, fails
+    /// verification and is downloaded again from byte 0: the statistics count every byte
+    /// received (the thrown-away ones too) and no resumed byte as reused, and the progress
+    /// total ends at the blob's size.
+    #[tokio::test]
+    async fn a_bad_resumed_partial_is_downloaded_again_and_counted_once_in_the_progress() {
+        let registry = FakeRegistry::start().await;
+        let layer = vec![3_u8; 100_000];
+        let platform = Platform::new("linux", "amd64");
+        let image = registry.push_image("app", Some("1"), &platform, std::slice::from_ref(&layer));
+        let client = ClientBuilder::new().build().expect("client");
+        let (fetcher, downloads) = pull_of(client, &registry.reference("app:1"), &image);
+        let digest = &image.layers[0].digest;
+        let mut partial = layer[..40_000].to_vec();
+        partial[0] ^= 0xff;
+        let Begin::Write(mut writer) = fetcher.store.begin(digest, 100_000).expect("begin") else {
+            panic!("the blob is not stored yet");
+        };
+        writer.write(&partial).expect("partial written");
+        drop(writer);
+        fetcher.progress.expect_bytes(100_000);
+
+        download_all(&fetcher, downloads, 1)
+            .await
+            .expect("the registry's bytes are good");
+
+        let stored = std::fs::read(fetcher.store.path(digest)).expect("stored");
+        assert_eq!(&Digest::sha256(&stored), digest);
+        let stats = fetcher.stats.snapshot();
+        assert_eq!(
+            (stats.misses, stats.bytes_downloaded, stats.bytes_reused),
+            (1, 60_000 + 100_000, 0)
+        );
+        assert_eq!(fetcher.progress.accounted(), (100_000, Some(100_000)));
+        let layer_path = format!("/blobs/{digest}");
+        assert_eq!(registry.requests_to(&layer_path).await.len(), 2);
     }
 
     /// Nothing of a layer may outlive its download: pulling 40 layers three at a time keeps at

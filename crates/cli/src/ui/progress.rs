@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::short;
+use super::{Ui, short};
 
 fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
@@ -86,6 +86,12 @@ impl PullProgress {
         }
     }
 
+    /// Prints a warning (shown even with `--quiet`) above the bars, which are hidden while it
+    /// is printed so that it does not tear them.
+    pub fn warning(&self, message: &str) {
+        self.multi.suspend(|| Ui::warning(message));
+    }
+
     /// Shows a message under the bars (e.g. "writing archive").
     pub fn phase(&self, message: &str) {
         self.total.set_message(message.to_owned());
@@ -95,6 +101,12 @@ impl PullProgress {
     pub fn finish(&self) {
         self.total.finish_and_clear();
         let _ = self.multi.clear();
+    }
+
+    /// The bytes accounted for so far and the bytes expected (the total bar).
+    #[cfg(test)]
+    pub(crate) fn accounted(&self) -> (u64, Option<u64>) {
+        (self.total.position(), self.total.length())
     }
 
     fn finished_line(&self, line: &str) {
@@ -125,12 +137,34 @@ impl BlobProgress {
         self.owner.total.inc(bytes);
     }
 
-    /// Turns the bar into a "downloaded" line.
+    /// Starts the download over at `already` bytes (the bytes of the previous source failed
+    /// verification and were thrown away): the same bar goes back to `already`, its speed and
+    /// ETA start afresh, and the total forgets the thrown-away bytes, so that it never passes
+    /// what the pull has to account for.
+    pub fn restart(&mut self, already: u64) {
+        let counted = self.bar.position();
+        if counted > already {
+            self.owner.total.dec(counted - already);
+        } else {
+            self.owner.total.inc(already - counted);
+        }
+        self.bar.reset();
+        self.bar.set_position(already);
+        self.resumed = already;
+    }
+
+    /// Removes the bar and takes its bytes back from the total, for a blob that is accounted
+    /// for otherwise (stored by another process meanwhile, shown as cached).
+    pub fn withdraw(self) {
+        self.owner.total.dec(self.bar.position());
+        self.clear();
+    }
+
+    /// Turns the bar into a "downloaded" line (of the last attempt, after a restart).
     pub fn done(self) {
         let elapsed = self.bar.elapsed();
         let fetched = self.bar.position().saturating_sub(self.resumed);
-        self.bar.finish_and_clear();
-        self.owner.multi.remove(&self.bar);
+        self.clear();
         let resumed = if self.resumed > 0 {
             format!(", resumed at {}", HumanBytes(self.resumed))
         } else {
@@ -142,6 +176,12 @@ impl BlobProgress {
             HumanBytes(fetched),
             seconds(elapsed),
         ));
+    }
+
+    /// Takes the bar off the display.
+    fn clear(&self) {
+        self.bar.finish_and_clear();
+        self.owner.multi.remove(&self.bar);
     }
 }
 
@@ -159,24 +199,65 @@ fn seconds(duration: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::PullProgress;
     use crate::ui::Ui;
 
-    #[test]
-    fn hidden_progress_accounts_bytes() {
-        let ui = Ui {
+    fn hidden() -> PullProgress {
+        Ui {
             quiet: true,
             json: false,
             terminal: false,
-        };
-        let progress = ui.pull_progress();
+        }
+        .pull_progress()
+    }
+
+    #[test]
+    fn hidden_progress_accounts_bytes() {
+        let progress = hidden();
         progress.expect_bytes(300);
         progress.cached("sha256:aa", 100);
         let blob = progress.download("sha256:bb", 200, 50);
         blob.advance(100);
-        assert_eq!(progress.total.position(), 250);
+        assert_eq!(progress.accounted(), (250, Some(300)));
         blob.advance(50);
         blob.done();
-        assert_eq!(progress.total.position(), 300);
-        assert_eq!(progress.total.length(), Some(300));
+        assert_eq!(progress.accounted(), (300, Some(300)));
+    }
+
+    /// Bytes thrown away after a failed verification leave the total: downloading the blob
+    /// again never takes it past its length.
+    #[test]
+    fn a_restarted_download_goes_back_on_its_bar_and_in_the_total() {
+        let progress = hidden();
+        progress.expect_bytes(300);
+        progress.cached("sha256:aa", 100);
+        let mut blob = progress.download("sha256:bb", 200, 50);
+        blob.advance(150);
+        assert_eq!(progress.accounted(), (300, Some(300)));
+
+        blob.restart(0);
+        assert_eq!(blob.bar.position(), 0);
+        assert!(!blob.bar.is_finished(), "the same bar goes on");
+        assert_eq!(progress.accounted(), (100, Some(300)));
+        blob.advance(120);
+        // A restart at a resumed position counts that position once.
+        blob.restart(30);
+        assert_eq!((blob.bar.position(), blob.resumed), (30, 30));
+        assert_eq!(progress.accounted(), (130, Some(300)));
+        blob.advance(170);
+        blob.done();
+        assert_eq!(progress.accounted(), (300, Some(300)));
+    }
+
+    #[test]
+    fn a_withdrawn_download_leaves_the_total_and_the_display() {
+        let progress = hidden();
+        progress.expect_bytes(200);
+        let blob = progress.download("sha256:bb", 200, 20);
+        blob.advance(80);
+        blob.withdraw();
+        assert_eq!(progress.accounted(), (0, Some(200)));
+        progress.cached("sha256:bb", 200);
+        assert_eq!(progress.accounted(), (200, Some(200)));
     }
 }
