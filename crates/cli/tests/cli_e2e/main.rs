@@ -10,5 +10,6 @@ mod cache;
 mod durability;
 mod failures;
 mod interrupts;
+mod mirrors;
 mod pull;
 mod support;
