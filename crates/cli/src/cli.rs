@@ -151,11 +151,13 @@ pub struct PullArgs {
     /// Overwrite an existing output file even if it holds a different image.
     #[arg(long)]
     pub force: bool,
-    /// Do not fsync the output before renaming it into place: faster, but a crash of the
-    /// machine right after may leave it empty or partial, as with `cat > FILE`. The cache is
-    /// always synced.
+    /// Fsync the output before renaming it into place (and its directory after), so that once
+    /// it appears it survives a crash or power loss of the machine, e.g. on a removable disk.
+    /// Without it (default: config file, else off) the output appears complete or not at all,
+    /// as `docker save -o` and `skopeo copy` write theirs, and the kernel writes it back. The
+    /// cache is always synced.
     #[arg(long)]
-    pub no_sync: bool,
+    pub sync: bool,
     /// Print only errors and the output path.
     #[arg(short, long)]
     pub quiet: bool,

@@ -46,6 +46,9 @@ pub struct ConfigFile {
     /// Mirrors per registry host, tried in order before the registry itself.
     #[serde(default)]
     pub mirrors: BTreeMap<String, Vec<String>>,
+    /// Fsync every output before renaming it into place, as `--sync` does.
+    #[serde(default)]
+    pub sync: bool,
 }
 
 impl ConfigFile {
@@ -199,6 +202,7 @@ platform = "linux/arm64"
 max-concurrent-downloads = 7
 insecure-registries = ["localhost:5000"]
 ca-files = ["/etc/ca.pem", "rel.pem"]
+sync = true
 
 [mirrors]
 "docker.io" = ["https://mirror.example.com/"]
@@ -212,6 +216,7 @@ ca-files = ["/etc/ca.pem", "rel.pem"]
         assert_eq!(config.platform.as_deref(), Some("linux/arm64"));
         assert_eq!(config.max_concurrent_downloads, Some(7));
         assert_eq!(config.insecure_registries, ["localhost:5000"]);
+        assert!(config.sync);
         assert_eq!(
             config.mirrors["ghcr.io"],
             ["https://ghcr-mirror.example.com"]

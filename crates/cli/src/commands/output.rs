@@ -50,7 +50,7 @@ pub struct ArchiveJob {
     pub gzip: bool,
     /// Inflate every layer (docker format).
     pub uncompressed_layers: bool,
-    /// Whether the output is fsynced before it is renamed into place (`--no-sync`).
+    /// Whether the output is fsynced before it is renamed into place (`--sync`).
     pub durability: Durability,
     /// Replace an existing OCI layout at the destination (`--format oci`); a tar is always
     /// replaced atomically.

@@ -71,10 +71,10 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
         format: args.format,
         gzip,
         uncompressed_layers: args.uncompressed_layers,
-        durability: if args.no_sync {
-            Durability::Unsynced
-        } else {
+        durability: if args.sync || config.sync {
             Durability::Synced
+        } else {
+            Durability::Unsynced
         },
         // A default name was checked to hold the same images (or --force was given).
         replace_layout: args.output.is_none(),

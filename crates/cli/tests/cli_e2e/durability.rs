@@ -1,4 +1,5 @@
-//! `--no-sync`: the output is renamed into place without an fsync, and is the same archive.
+//! `--sync`: the output is fsynced before it is renamed into place only when asked (flag or config
+//! file); the cache always is; the archive is the same either way.
 //!
 //! What is synced is observed with `strace -f -y` (Debian package `strace`), which names the file
 //! behind every descriptor an `fsync`/`fdatasync` is called on.
@@ -62,7 +63,7 @@ fn traced_pull(sandbox: &crate::support::Sandbox, log: &Path, args: &[&str]) -> 
 }
 
 #[test]
-fn no_sync_renames_the_same_archive_into_place_without_fsyncing_it() {
+fn outputs_are_fsynced_only_with_sync_and_are_the_same_archive_either_way() {
     require_e2e!(DOCKER_REGISTRY, SKOPEO, STRACE);
     if !strace_works() {
         eprintln!("note: strace cannot trace a child process here; skipping");
@@ -78,43 +79,57 @@ fn no_sync_renames_the_same_archive_into_place_without_fsyncing_it() {
     let sandbox = Sandbox::new();
     let ca = ca(&server);
     let reference = server.image_ref("team/durable:1");
-    let pull = |output: &str, extra: &[&'static str]| {
+    let config = sandbox.path("sync.toml");
+    fs::write(&config, "sync = true\n").expect("config file");
+    let config = config.to_str().expect("utf-8 path").to_owned();
+    let pull = |output: &str, extra: &[&str]| {
         let mut args = vec!["pull", "--quiet", "--ca-file", &ca, "-o", output];
         args.extend_from_slice(extra);
         args.push(&reference);
-        traced_pull(
-            &sandbox,
-            &sandbox.path(&format!("{output}.strace")),
-            &args.iter().map(|a| &**a).collect::<Vec<_>>(),
-        )
+        traced_pull(&sandbox, &sandbox.path(&format!("{output}.strace")), &args)
     };
-
-    // The default: the output's data is synced (on its temporary name) before the rename.
-    let synced = pull("synced.tar", &[]);
-    assert!(
-        syncs_of(&synced, ".synced.tar.") >= 1,
-        "the default pull fsyncs its output:\n{synced}"
-    );
     let out_dir = sandbox.out();
     let out_dir = out_dir.to_str().expect("utf-8 path");
+    let cache_dir = sandbox.cache();
+    let cache_dir = cache_dir.to_str().expect("utf-8 path");
+
+    // The default (a cold pull): the cache is synced, the output and its directory are not.
+    let default = pull("default.tar", &[]);
     assert!(
-        syncs_of(&synced, out_dir) > syncs_of(&synced, ".synced.tar."),
-        "and the directory after the rename:\n{synced}"
+        syncs_of(&default, cache_dir) >= 1,
+        "the cache is always synced (and strace sees it):\n{default}"
     );
-
-    // --no-sync (warm cache): not one fsync of the output or its directory.
-    let unsynced = pull("unsynced.tar", &["--no-sync"]);
     assert_eq!(
-        syncs_of(&unsynced, out_dir),
+        syncs_of(&default, out_dir),
         0,
-        "--no-sync fsyncs nothing in the output directory:\n{unsynced}"
+        "by default nothing in the output directory is fsynced:\n{default}"
     );
 
-    let path = sandbox.out().join("unsynced.tar");
-    assert_eq!(
-        fs::read(&path).expect("unsynced archive"),
-        fs::read(sandbox.out().join("synced.tar")).expect("synced archive"),
-        "the same bytes either way"
-    );
+    // --sync, and `sync = true` in the config file: the output's data is synced (under its
+    // temporary name) before the rename, and the directory after it.
+    for (output, extra) in [
+        ("synced.tar", vec!["--sync"]),
+        ("configured.tar", vec!["--config", config.as_str()]),
+    ] {
+        let log = pull(output, &extra);
+        let temporary = format!(".{output}.");
+        assert!(
+            syncs_of(&log, &temporary) >= 1,
+            "{extra:?} fsyncs the output:\n{log}"
+        );
+        assert!(
+            syncs_of(&log, out_dir) > syncs_of(&log, &temporary),
+            "{extra:?} fsyncs the directory after the rename:\n{log}"
+        );
+    }
+
+    let path = sandbox.out().join("default.tar");
+    for other in ["synced.tar", "configured.tar"] {
+        assert_eq!(
+            fs::read(&path).expect("default archive"),
+            fs::read(sandbox.out().join(other)).expect("synced archive"),
+            "the same bytes either way ({other})"
+        );
+    }
     assert_docker_archive(&path, &image);
 }
