@@ -302,9 +302,9 @@ fn cases() -> Vec<Case> {
             imgpull("big", Cache::Cold, &[]),
         ),
         Case::new(
-            "imgpull/big/cold-no-sync",
-            "imgpull big, cold cache, --no-sync",
-            imgpull("big", Cache::Cold, &["--no-sync"]),
+            "imgpull/big/cold-sync",
+            "imgpull big, cold cache, --sync",
+            imgpull("big", Cache::Cold, &["--sync"]),
         ),
         Case::new(
             "imgpull/big/warm",
@@ -312,9 +312,9 @@ fn cases() -> Vec<Case> {
             imgpull("big", Cache::Warm, &[]),
         ),
         Case::new(
-            "imgpull/big/warm-no-sync",
-            "imgpull big, warm cache, --no-sync",
-            imgpull("big", Cache::Warm, &["--no-sync"]),
+            "imgpull/big/warm-sync",
+            "imgpull big, warm cache, --sync",
+            imgpull("big", Cache::Warm, &["--sync"]),
         ),
         Case::new(
             "imgpull/big2/after-big",
