@@ -348,6 +348,26 @@ pub enum RegistryError {
         reason: String,
     },
 
+    /// A redirect target on another origin (the CDN or object store a registry sends blobs
+    /// from) answered 401 or 403: it refused its signed URL. The registry's credentials play
+    /// no part there, so the request is sent to the registry again for a new URL.
+    #[error(
+        "{status} from {host}, where {registry} redirected {method} {url}: the redirect target \
+         refused its signed URL (not a credentials problem; the registry's storage may be failing)"
+    )]
+    RedirectRefused {
+        /// The status the redirect target answered (401 or 403).
+        status: u16,
+        /// The redirect target's host (and port).
+        host: String,
+        /// The registry or mirror host that redirected.
+        registry: String,
+        /// The request method.
+        method: String,
+        /// The redacted URL of the request to the registry.
+        url: String,
+    },
+
     /// A URL could not be built or parsed.
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl {
@@ -422,6 +442,7 @@ impl RegistryError {
             Self::Network { .. }
             | Self::Truncated { .. }
             | Self::Redirect { .. }
+            | Self::RedirectRefused { .. }
             | Self::TimedOut { .. } => ErrorKind::Network,
             Self::GaveUp { source, .. } | Self::TokenRequest(source) => source.kind(),
             Self::Auth { .. } | Self::AuthProtocol { .. } => ErrorKind::Auth,
@@ -482,7 +503,7 @@ impl RegistryError {
                 Retry::After(status.retry_after)
             }
             Self::Network { source, .. } if is_transient(source) => Retry::After(None),
-            Self::Truncated { .. } => Retry::After(None),
+            Self::Truncated { .. } | Self::RedirectRefused { .. } => Retry::After(None),
             _ => Retry::No,
         }
     }
@@ -669,6 +690,26 @@ mod tests {
             expected: 2,
         };
         assert_eq!(truncated.retry_decision(), Retry::After(None));
+    }
+
+    #[test]
+    fn a_refused_redirect_is_a_retried_network_error_naming_both_hosts() {
+        let refused = RegistryError::RedirectRefused {
+            status: 403,
+            host: "cdn.example".into(),
+            registry: "registry.example".into(),
+            method: "GET".into(),
+            url: "https://registry.example/v2/a/blobs/sha256:00".into(),
+        };
+        assert_eq!(refused.kind(), ErrorKind::Network);
+        assert_eq!(refused.retry_decision(), Retry::After(None));
+        assert_eq!(refused.retry_decision_for(false), Retry::No);
+        let message = refused.to_string();
+        assert!(
+            message.starts_with("403 from cdn.example, where registry.example redirected GET"),
+            "{message}"
+        );
+        assert!(!message.contains("--username"), "{message}");
     }
 
     #[test]
