@@ -12,7 +12,9 @@ use crate::error::ArchiveError;
 use crate::image::{ArchiveImage, CONTAINERD_IMAGE_NAME, OCI_REF_NAME, WrittenImage};
 use crate::json::{IndexDoc, OCI_LAYOUT};
 use crate::layout::{LayoutBuilder, Sink, Target};
-use crate::output::{Durability, FileOutput, clear_destination, parent_dir, sync_dir};
+use crate::output::{
+    Durability, FileOutput, clear_destination, is_oci_layout, parent_dir, sync_dir,
+};
 use crate::sinks::DirSink;
 use crate::source::BlobSource;
 use crate::tar_out::TarWriter;
@@ -104,7 +106,8 @@ impl<S: Sink> OciContent<S> {
 /// ([`BlobSource::path`]), else copied and verified. A hard link shares the cached file: do not
 /// modify blobs in the output in place. The layout is built in a temporary directory next to
 /// the destination and renamed there by [`OciLayoutWriter::finish`]; dropped before, it is
-/// removed. Layers are written as stored, zstd included; with [`ArchiveImage::index`], the whole
+/// removed, and an existing layout it was to replace ([`OciLayoutWriter::create_replacing`])
+/// is left untouched. Layers are written as stored, zstd included; with [`ArchiveImage::index`], the whole
 /// index is kept. Docker schema 2 manifests and manifest lists are converted to their OCI forms
 /// (media types only, as `skopeo copy` does), since OCI tools skip Docker media types in an
 /// `index.json`: their digests change ([`Note::ConvertedToOci`](crate::Note::ConvertedToOci)),
@@ -114,6 +117,8 @@ pub struct OciLayoutWriter {
     temp: TempDir,
     dest: PathBuf,
     durability: Durability,
+    /// Whether an existing OCI layout at `dest` is replaced by [`OciLayoutWriter::finish`].
+    replace: bool,
 }
 
 impl fmt::Debug for OciLayoutWriter {
@@ -121,6 +126,7 @@ impl fmt::Debug for OciLayoutWriter {
         f.debug_struct("OciLayoutWriter")
             .field("dest", &self.dest)
             .field("temp", &self.temp.path())
+            .field("replace", &self.replace)
             .field("entries", &self.content.index.len())
             .finish_non_exhaustive()
     }
@@ -139,8 +145,26 @@ impl OciLayoutWriter {
         dest: impl AsRef<Path>,
         durability: Durability,
     ) -> Result<Self, ArchiveError> {
-        let dest = dest.as_ref().to_path_buf();
-        if dest.exists() && fs::read_dir(&dest).map_or(true, |mut d| d.next().is_some()) {
+        Self::start(dest.as_ref(), durability, false)
+    }
+
+    /// Like [`OciLayoutWriter::create_with`], but `dest` may also be an existing OCI image
+    /// layout (a directory with an `oci-layout` file), which [`OciLayoutWriter::finish`]
+    /// replaces once the new layout is complete: until then the old one is untouched, so an
+    /// error, or the writer being dropped (Ctrl+C), leaves it as it was. Any other non-empty
+    /// `dest` is still [`ArchiveError::OutputExists`].
+    pub fn create_replacing(
+        dest: impl AsRef<Path>,
+        durability: Durability,
+    ) -> Result<Self, ArchiveError> {
+        Self::start(dest.as_ref(), durability, true)
+    }
+
+    fn start(dest: &Path, durability: Durability, replace: bool) -> Result<Self, ArchiveError> {
+        let dest = dest.to_path_buf();
+        let occupied =
+            dest.exists() && fs::read_dir(&dest).map_or(true, |mut d| d.next().is_some());
+        if occupied && !(replace && is_oci_layout(&dest)) {
             return Err(ArchiveError::OutputExists { path: dest });
         }
         let parent = parent_dir(&dest);
@@ -155,6 +179,7 @@ impl OciLayoutWriter {
             temp,
             dest,
             durability,
+            replace,
         })
     }
 
@@ -168,13 +193,26 @@ impl OciLayoutWriter {
     }
 
     /// Writes `oci-layout` and `index.json` and renames the layout to its destination.
+    ///
+    /// An existing layout there (see [`OciLayoutWriter::create_replacing`]) is first renamed
+    /// aside, next to it, then the new layout is renamed in and the old one removed; should the
+    /// new one fail to move in, the old one is renamed back.
     pub fn finish(self) -> Result<PathBuf, ArchiveError> {
         self.content.finish()?;
-        clear_destination(&self.dest)?;
+        let old = if self.replace && is_oci_layout(&self.dest) {
+            Some(set_aside(&self.dest)?)
+        } else {
+            clear_destination(&self.dest)?;
+            None
+        };
         let temp = self.temp.keep();
         if let Err(e) = fs::rename(&temp, &self.dest) {
-            // Best effort: the layout could not be moved into place, so it must not linger.
+            // Best effort: the layout could not be moved into place, so it must not linger,
+            // and the old one goes back where it was. Should that fail, the old layout stays under its hidden name rather than be lost.
             let _ = fs::remove_dir_all(&temp);
+            if let Some(old) = old {
+                let _ = fs::rename(old.keep(), &self.dest);
+            }
             return Err(ArchiveError::file(
                 "cannot rename the layout to",
                 &self.dest,
@@ -184,8 +222,32 @@ impl OciLayoutWriter {
         if self.durability == Durability::Synced {
             sync_dir(&parent_dir(&self.dest))?;
         }
+        if let Some(old) = old {
+            old.close().map_err(|e| {
+                ArchiveError::file("cannot remove the replaced layout", &self.dest, e)
+            })?;
+        }
         Ok(self.dest)
     }
+}
+
+/// Renames the layout at `dest` to a new hidden name in the same directory, returned as a
+/// [`TempDir`] so that it is removed when dropped.
+fn set_aside(dest: &Path) -> Result<TempDir, ArchiveError> {
+    let parent = parent_dir(dest);
+    let aside = tempfile::Builder::new()
+        .prefix(".imgpull-replaced-")
+        .tempdir_in(&parent)
+        .map_err(|e| ArchiveError::file("cannot create a temporary directory in", &parent, e))?;
+    // Renaming a directory over an empty one replaces it (on Unix; elsewhere the empty
+    // directory is removed first).
+    if cfg!(not(unix)) {
+        fs::remove_dir(aside.path())
+            .map_err(|e| ArchiveError::file("cannot replace", aside.path(), e))?;
+    }
+    fs::rename(dest, aside.path())
+        .map_err(|e| ArchiveError::file("cannot move aside the layout", dest, e))?;
+    Ok(aside)
 }
 
 /// Writes an OCI image layout as a tar (`oci-archive:FILE`), deterministically: the blobs, then

@@ -304,6 +304,11 @@ impl<W: Write> Write for GzipWriter<W> {
     }
 }
 
+/// Whether `path` is an OCI image layout directory (it has an `oci-layout` file).
+pub(crate) fn is_oci_layout(path: &Path) -> bool {
+    path.join("oci-layout").is_file()
+}
+
 /// Removes an empty directory at `path` so that a directory can be renamed there; any other
 /// existing entry is an error.
 pub(crate) fn clear_destination(path: &Path) -> Result<(), ArchiveError> {

@@ -4,9 +4,9 @@
 
 use std::fs;
 use std::io::{Seek, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::common::{Stored, TestImage};
+use crate::common::{Stored, TestImage, dir_entries};
 use imgpull_archive::{
     ArchiveError, ArchiveReader, AtomicFile, Blob, BlobSource, DockerArchiveOptions,
     DockerArchiveWriter, FileOutput, MemorySource, OciArchiveWriter, OciLayoutWriter,
@@ -88,15 +88,6 @@ fn streamed(images: &[&TestImage], options: DockerArchiveOptions) -> Vec<u8> {
             .unwrap();
     }
     writer.finish().unwrap()
-}
-
-fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -3,10 +3,10 @@
 use std::fs;
 use std::path::Path;
 
-use crate::common::{Layer, Stored, TestImage, index_of, member, write_oci_layout};
+use crate::common::{Layer, Stored, TestImage, dir_entries, index_of, member, write_oci_layout};
 use imgpull_archive::{
-    ArchiveError, ArchiveFormat, ArchiveReader, Blob, BlobSource, Compression, LayerForm,
-    MemorySource, Note, OciArchiveWriter, OciLayoutWriter,
+    ArchiveError, ArchiveFormat, ArchiveReader, Blob, BlobSource, Compression, Durability,
+    LayerForm, MemorySource, Note, OciArchiveWriter, OciLayoutWriter,
 };
 use imgpull_reference::{Digest, media_types};
 use serde_json::Value;
@@ -362,6 +362,80 @@ fn a_layout_is_not_written_over_existing_content() {
     fs::create_dir(&empty).unwrap();
     OciLayoutWriter::create(&empty).unwrap().finish().unwrap();
     assert!(empty.join("index.json").is_file());
+}
+
+#[test]
+fn a_replacing_writer_swaps_the_old_layout_for_the_new_only_when_finished() {
+    let old = TestImage::simple("old", "linux/amd64", Stored::Gzip, false);
+    let new = TestImage::simple("new", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    old.add_to(&mut source);
+    new.add_to(&mut source);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    write_oci_layout(&old, "example.com/old:1", &dest);
+
+    let mut writer = OciLayoutWriter::create_replacing(&dest, Durability::Synced).unwrap();
+    writer
+        .add_image(&new.archive_image(&["example.com/new:1"]), &source)
+        .unwrap();
+    check_images(&ArchiveReader::open(&dest).unwrap(), &[&old]);
+    writer.finish().unwrap();
+
+    check_images(&ArchiveReader::open(&dest).unwrap(), &[&new]);
+    assert_eq!(
+        dir_entries(dir.path()),
+        ["layout"],
+        "the old layout is removed"
+    );
+    // Without asking to replace, an existing layout is refused.
+    assert!(matches!(
+        OciLayoutWriter::create(&dest),
+        Err(ArchiveError::OutputExists { .. })
+    ));
+}
+
+#[test]
+fn a_replacing_writer_dropped_or_failing_leaves_the_old_layout() {
+    let old = TestImage::simple("kept", "linux/amd64", Stored::Gzip, false);
+    let new = TestImage::simple("broken", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    old.add_to(&mut source);
+    new.add_to(&mut source);
+    source.insert_as(
+        new.layers[1].descriptor.digest.clone(),
+        b"not the layer".to_vec(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    write_oci_layout(&old, "example.com/old:1", &dest);
+    let index = fs::read(dest.join("index.json")).unwrap();
+
+    // Dropped before finishing (Ctrl+C, a download error).
+    let writer = OciLayoutWriter::create_replacing(&dest, Durability::Synced).unwrap();
+    drop(writer);
+    // Failing on a corrupt blob.
+    let mut writer = OciLayoutWriter::create_replacing(&dest, Durability::Unsynced).unwrap();
+    let err = writer
+        .add_image(&new.archive_image(&[]), &source)
+        .unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    drop(writer);
+
+    assert_eq!(dir_entries(dir.path()), ["layout"]);
+    assert_eq!(fs::read(dest.join("index.json")).unwrap(), index);
+    check_images(&ArchiveReader::open(&dest).unwrap(), &[&old]);
+}
+
+#[test]
+fn a_replacing_writer_never_replaces_a_directory_that_is_not_a_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("keep.txt"), b"mine").unwrap();
+    assert!(matches!(
+        OciLayoutWriter::create_replacing(dir.path(), Durability::Synced),
+        Err(ArchiveError::OutputExists { .. })
+    ));
+    assert_eq!(fs::read(dir.path().join("keep.txt")).unwrap(), b"mine");
 }
 
 #[test]

@@ -3,20 +3,11 @@
 use std::fs;
 use std::io::Write;
 
-use crate::common::{Stored, TestImage};
+use crate::common::{Stored, TestImage, dir_entries};
 use imgpull_archive::{
     ArchiveError, ArchiveReader, AtomicFile, DockerArchiveOptions, DockerArchiveWriter, GzipWriter,
     MemorySource,
 };
-
-fn entries(dir: &std::path::Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
 
 #[test]
 fn a_size_mismatch_from_the_source_leaves_no_file() {
@@ -45,7 +36,7 @@ fn a_size_mismatch_from_the_source_leaves_no_file() {
     assert!(err.is_integrity());
     drop(writer);
     // The temporary file is gone and the previous file is untouched.
-    assert_eq!(entries(dir.path()), ["out.tar"]);
+    assert_eq!(dir_entries(dir.path()), ["out.tar"]);
     assert_eq!(fs::read(&dest).unwrap(), b"previous output");
 
     // Without a previous file, nothing at all is left.
@@ -60,7 +51,7 @@ fn a_size_mismatch_from_the_source_leaves_no_file() {
             .is_err()
     );
     drop(writer);
-    assert!(entries(dir.path()).is_empty());
+    assert!(dir_entries(dir.path()).is_empty());
 }
 
 #[test]
@@ -79,13 +70,13 @@ fn a_committed_file_replaces_the_destination() {
         .add_image(&image.archive_image(&["ok:1"]), &source)
         .unwrap();
     assert_eq!(
-        entries(dir.path()).len(),
+        dir_entries(dir.path()).len(),
         2,
         "the temporary file sits beside the destination"
     );
     let committed = writer.finish().unwrap().finish().unwrap().commit().unwrap();
     assert_eq!(committed, dest);
-    assert_eq!(entries(dir.path()), ["out.tar.gz"]);
+    assert_eq!(dir_entries(dir.path()), ["out.tar.gz"]);
     ArchiveReader::open(&dest).unwrap().verify().unwrap();
 }
 
@@ -96,7 +87,7 @@ fn an_uncommitted_file_is_removed() {
     let mut file = AtomicFile::create(&dest).unwrap();
     file.write_all(b"partial").unwrap();
     drop(file);
-    assert!(entries(dir.path()).is_empty());
+    assert!(dir_entries(dir.path()).is_empty());
 }
 
 /// A source that announces a layer's full size but yields only part of it.

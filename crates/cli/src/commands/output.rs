@@ -52,8 +52,8 @@ pub struct ArchiveJob {
     pub uncompressed_layers: bool,
     /// Whether the output is fsynced before it is renamed into place (`--sync`).
     pub durability: Durability,
-    /// Replace an existing OCI layout at the destination (`--format oci`); a tar is always
-    /// replaced atomically.
+    /// Replace an existing OCI layout at the destination (`--format oci`), once the new one is
+    /// complete; a tar is always replaced atomically.
     pub replace_layout: bool,
     /// The images, in order.
     pub images: Vec<ArchiveImage>,
@@ -68,10 +68,13 @@ pub fn write_archive(
 ) -> Result<Vec<WrittenImage>, CliError> {
     match (job.format, &job.destination) {
         (Format::Oci, Destination::Path(path)) => {
-            if job.replace_layout {
-                remove_layout(path)?;
-            }
-            let mut writer = OciLayoutWriter::create_with(path, job.durability)?;
+            // An existing layout is replaced only by `finish`, once the new one is complete:
+            // a failure or a signal before leaves it as it was.
+            let mut writer = if job.replace_layout {
+                OciLayoutWriter::create_replacing(path, job.durability)?
+            } else {
+                OciLayoutWriter::create_with(path, job.durability)?
+            };
             let written = add_all(&job.images, |image| writer.add_image(image, source), cancel)?;
             // The layout's files are not written through a `CancelWriter`: look before the
             // rename that makes it appear (dropping the writer removes its temporary directory).
@@ -101,18 +104,6 @@ pub fn write_archive(
             Ok(written)
         }
     }
-}
-
-/// Removes an OCI layout directory (only one: it must have an `oci-layout` file).
-fn remove_layout(path: &Path) -> Result<(), CliError> {
-    if !path.join("oci-layout").is_file() {
-        return Ok(());
-    }
-    std::fs::remove_dir_all(path).map_err(|source| CliError::Io {
-        action: "replace the OCI layout",
-        path: path.to_path_buf(),
-        source,
-    })
 }
 
 fn add_all(

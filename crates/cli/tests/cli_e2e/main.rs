@@ -11,5 +11,6 @@ mod durability;
 mod failures;
 mod interrupts;
 mod mirrors;
+mod output_safety;
 mod pull;
 mod support;

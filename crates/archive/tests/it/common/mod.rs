@@ -169,6 +169,16 @@ impl TestImage {
     }
 }
 
+/// The names of the entries of `dir`, sorted.
+pub fn dir_entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Writes an OCI layout of `image`, tagged `tag`, at `dest`, from a source holding its blobs.
 pub fn write_oci_layout(image: &TestImage, tag: &str, dest: &std::path::Path) {
     let mut source = MemorySource::new();
