@@ -75,6 +75,11 @@ pub enum Fault {
     IgnoreRange,
     /// `206` with a `Content-Range` that does not start where the request asked.
     WrongContentRange,
+    /// `206` with only this many bytes from where the request asked (a shorter range, as
+    /// RFC 9110 allows), announced in `Content-Range`.
+    ShortRange(usize),
+    /// `416 Range Not Satisfiable` to a ranged request.
+    RangeNotSatisfiable,
     /// A `Docker-Content-Digest` header naming other content.
     WrongDigestHeader,
     /// `307 Temporary Redirect` to this URL.
@@ -544,23 +549,29 @@ impl RegistryResponder {
             (Some(_), Some(Fault::IgnoreRange)) | (None, _) => {
                 body_with_fault(response, bytes, "application/octet-stream", fault)
             }
-            (Some(start), _) if start >= total => ResponseTemplate::new(416)
-                .insert_header("content-range", format!("bytes */{total}")),
+            (Some(start), _) if start >= total || fault == Some(&Fault::RangeNotSatisfiable) => {
+                ResponseTemplate::new(416)
+                    .insert_header("content-range", format!("bytes */{total}"))
+            }
             (Some(start), _) => {
                 let claimed = if fault == Some(&Fault::WrongContentRange) {
                     start.saturating_sub(1)
                 } else {
                     start
                 };
+                let end = match fault {
+                    Some(Fault::ShortRange(len)) => (start + len).min(total),
+                    _ => total,
+                };
                 let response = ResponseTemplate::new(206)
                     .insert_header("docker-content-digest", digest)
                     .insert_header(
                         "content-range",
-                        format!("bytes {claimed}-{}/{total}", total - 1),
+                        format!("bytes {claimed}-{}/{total}", end - 1),
                     );
                 body_with_fault(
                     response,
-                    bytes[start..].to_vec(),
+                    bytes[start..end].to_vec(),
                     "application/octet-stream",
                     fault,
                 )

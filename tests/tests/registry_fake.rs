@@ -652,14 +652,96 @@ async fn download_from_an_offset_sends_range_and_checks_content_range() {
         .await
         .unwrap();
     assert_eq!(tail, bytes[1234..]);
+}
 
-    registry.inject("/blobs/", Fault::WrongContentRange, 1);
-    expect_error(
-        client.blob(&reference, &descriptor, 1234),
-        ErrorKind::Integrity,
-        &[],
+/// The `Range` headers of the requests for a blob, in order.
+async fn blob_ranges(registry: &FakeRegistry, descriptor: &Descriptor) -> Vec<Option<String>> {
+    registry
+        .requests_to(&format!("/blobs/{}", descriptor.digest))
+        .await
+        .iter()
+        .map(|request| header(request, "range").map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_range_the_server_will_not_serve_is_read_again_from_byte_zero() {
+    for fault in [Fault::WrongContentRange, Fault::RangeNotSatisfiable] {
+        let (registry, bytes, descriptor) = registry_with_blob(50_000, 15).await;
+        let reference = registry.reference("r/blob");
+        let client = client();
+
+        registry.inject("/blobs/", fault.clone(), 1);
+        let stream = client.blob(&reference, &descriptor, 1234).await.unwrap();
+        assert_eq!(
+            stream.start_offset(),
+            0,
+            "{fault:?}: the blob is read again"
+        );
+        drop(stream);
+
+        registry.inject("/blobs/", fault.clone(), 1);
+        let tail = download_all(&client, &reference, &descriptor, 1234)
+            .await
+            .unwrap();
+        assert_eq!(tail, bytes[1234..], "{fault:?}");
+        let range = Some("bytes=1234-".to_owned());
+        assert_eq!(
+            blob_ranges(&registry, &descriptor).await,
+            [range.clone(), None, range, None],
+            "{fault:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_range_refused_even_from_byte_zero_is_final() {
+    let (registry, _, descriptor) = registry_with_blob(50_000, 15).await;
+    // A 416 to the ranged request, then a 206 for other bytes than the whole blob.
+    registry.inject("/blobs/", Fault::RangeNotSatisfiable, 1);
+    registry.inject("/blobs/", Fault::Status(416), usize::MAX);
+    let error = expect_error(
+        client().blob(&registry.reference("r/blob"), &descriptor, 1234),
+        ErrorKind::Other,
+        &["416"],
     )
     .await;
+    assert_eq!(error.status(), Some(416));
+    assert_eq!(
+        blob_ranges(&registry, &descriptor).await,
+        [Some("bytes=1234-".to_owned()), None]
+    );
+}
+
+#[tokio::test]
+async fn a_shorter_range_than_asked_for_is_kept_and_the_rest_asked_for_at_once() {
+    let (registry, bytes, descriptor) = registry_with_blob(50_000, 16).await;
+    let reference = registry.reference("r/blob");
+    // No retries at all: a shorter range is not a failure.
+    let client = builder()
+        .retry_policy(RetryPolicy::fast().with_max_attempts(1))
+        .build()
+        .unwrap();
+
+    registry.inject("/blobs/", Fault::ShortRange(5000), 1);
+    let stream = client.blob(&reference, &descriptor, 1000).await.unwrap();
+    assert_eq!((stream.start_offset(), stream.end_offset()), (1000, 6000));
+    drop(stream);
+
+    registry.inject("/blobs/", Fault::ShortRange(5000), 2);
+    let tail = download_all(&client, &reference, &descriptor, 1000)
+        .await
+        .unwrap();
+    assert_eq!(tail, bytes[1000..]);
+    let ranges: Vec<Option<String>> = blob_ranges(&registry, &descriptor).await;
+    assert_eq!(
+        ranges[1..],
+        [
+            Some("bytes=1000-".to_owned()),
+            Some("bytes=6000-".to_owned()),
+            Some("bytes=11000-".to_owned())
+        ]
+    );
 }
 
 #[tokio::test]
@@ -954,6 +1036,166 @@ async fn single_manifest_for_another_platform_is_an_error() {
         resolved[0].platform,
         Some(Platform::parse("linux/arm64").unwrap())
     );
+}
+
+/// Review finding 8: a single-manifest image is matched as an index entry would be: the
+/// variant (with its defaults when the config has none) and a requested os.version count.
+#[tokio::test]
+async fn single_manifest_of_another_variant_or_os_version_is_refused() {
+    let registry = FakeRegistry::start().await;
+    let arm = |text: &str| Platform::parse(text).unwrap();
+    registry.push_image("v7/app", Some("t"), &arm("linux/arm/v7"), &[data(1, 1)]);
+    registry.push_image(
+        "bare/app",
+        Some("t"),
+        &Platform::new("linux", "arm"),
+        &[data(2, 2)],
+    );
+    let client = client();
+
+    for (repository, requested, accepted) in [
+        ("v7/app", "linux/arm/v6", false),
+        ("v7/app", "linux/arm/v7", true),
+        ("v7/app", "linux/arm", true),
+        ("v7/app", "linux/arm/v8", true),
+        ("bare/app", "linux/arm/v7", true),
+        ("bare/app", "linux/arm/v6", false),
+    ] {
+        let choice = PlatformChoice::Exact(arm(requested));
+        let outcome = client
+            .resolve(&registry.reference(&format!("{repository}:t")), &choice)
+            .await;
+        match outcome {
+            Ok(images) => assert!(accepted, "{repository} for {requested}: {images:?}"),
+            Err(error) => {
+                assert!(!accepted, "{repository} for {requested}: {error}");
+                assert!(
+                    matches!(error, RegistryError::PlatformMismatch { .. }),
+                    "{error}"
+                );
+                assert_eq!(error.kind(), ErrorKind::NotFound);
+                assert!(
+                    error.to_string().contains("the image is for linux/arm"),
+                    "{error}"
+                );
+            }
+        }
+    }
+
+    // A Windows image whose config states its os.version.
+    let config = registry.push_blob(
+        media_types::OCI_IMAGE_CONFIG,
+        br#"{"os":"windows","architecture":"amd64","os.version":"10.0.17763.1","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec(),
+    );
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_MANIFEST,
+        "config": config,
+        "layers": [],
+    }))
+    .unwrap();
+    registry.push_manifest(
+        "win/app",
+        Some("t"),
+        media_types::OCI_IMAGE_MANIFEST,
+        manifest,
+    );
+    let reference = registry.reference("win/app:t");
+    let mut requested = Platform::parse("windows/amd64").unwrap();
+    requested.os_version = Some("10.0.20348.1".to_owned());
+    let error = expect_error(
+        client.resolve(&reference, &PlatformChoice::Exact(requested.clone())),
+        ErrorKind::NotFound,
+        &["10.0.17763.1"],
+    )
+    .await;
+    assert!(
+        matches!(error, RegistryError::PlatformMismatch { .. }),
+        "{error}"
+    );
+    requested.os_version = Some("10.0.17763.1".to_owned());
+    client
+        .resolve(&reference, &PlatformChoice::Exact(requested))
+        .await
+        .unwrap();
+    client
+        .resolve(
+            &reference,
+            &PlatformChoice::Exact(Platform::parse("windows/amd64").unwrap()),
+        )
+        .await
+        .unwrap();
+}
+
+/// Review finding 13: every platform means every image manifest of the index; a nested index
+/// and an entry of an unknown media type are skipped, not errors.
+#[tokio::test]
+async fn all_platforms_skip_nested_indexes_and_unknown_entries() {
+    let registry = FakeRegistry::start().await;
+    let top = registry.push_image("mixed/app", None, &amd64(), &[data(10, 1)]);
+    let inner = registry.push_image(
+        "mixed/app",
+        None,
+        &Platform::parse("linux/arm64").unwrap(),
+        &[data(11, 2)],
+    );
+    let mut nested =
+        registry.push_index("mixed/app", None, std::slice::from_ref(&inner.descriptor));
+    nested.platform = Some(Platform::parse("linux/arm64").unwrap());
+    let mut unknown = registry.push_blob("application/vnd.example.thing.v1+json", b"{}".to_vec());
+    unknown.platform = Some(Platform::parse("linux/riscv64").unwrap());
+    registry.push_index(
+        "mixed/app",
+        Some("1"),
+        &[top.descriptor.clone(), nested, unknown],
+    );
+
+    let resolved = client()
+        .resolve(&registry.reference("mixed/app:1"), &PlatformChoice::All)
+        .await
+        .unwrap();
+
+    let digests: Vec<&Digest> = resolved.iter().map(|i| &i.manifest.digest).collect();
+    assert_eq!(digests, [&top.descriptor.digest]);
+}
+
+/// Review finding 7: the OCI spec makes `size` an int64; a manifest or index stating more is
+/// refused when it is read, before any sum or offset is computed from it.
+#[tokio::test]
+async fn sizes_beyond_int64_are_refused_when_a_manifest_is_read() {
+    let registry = FakeRegistry::start().await;
+    let image = registry.push_image("huge/app", None, &amd64(), &[data(10, 1)]);
+    let mut layer = image.layers[0].clone();
+    layer.size = 1 << 63;
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": media_types::OCI_IMAGE_MANIFEST,
+        "config": image.config,
+        "layers": [layer],
+    }))
+    .unwrap();
+    registry.push_manifest(
+        "huge/app",
+        Some("layer"),
+        media_types::OCI_IMAGE_MANIFEST,
+        manifest,
+    );
+    let mut entry = image.descriptor.clone();
+    entry.size = u64::MAX;
+    registry.push_index("huge/app", Some("index"), &[entry]);
+    let client = client();
+
+    for tag in ["layer", "index"] {
+        expect_error(
+            client.resolve(
+                &registry.reference(&format!("huge/app:{tag}")),
+                &PlatformChoice::Exact(amd64()),
+            ),
+            ErrorKind::Invalid,
+            &["above the largest the OCI spec allows", "int64"],
+        )
+        .await;
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -180,14 +180,66 @@ async fn a_resumed_partial_that_fails_is_fetched_again_from_byte_zero_once() {
 
     assert_fetched(&client, &store, &reference, &descriptor).await;
 
-    let requests = registry
+    assert_eq!(
+        blob_ranges(&registry, &descriptor).await,
+        [Some("bytes=1000-".to_owned()), None]
+    );
+}
+
+/// The `Range` headers of the requests for a blob, in order.
+async fn blob_ranges(registry: &FakeRegistry, descriptor: &Descriptor) -> Vec<Option<String>> {
+    registry
         .requests_to(&format!("/blobs/{}", descriptor.digest))
-        .await;
-    let ranges: Vec<Option<&str>> = requests
+        .await
         .iter()
-        .map(|r| r.headers.get("range").and_then(|v| v.to_str().ok()))
-        .collect();
-    assert_eq!(ranges, [Some("bytes=1000-"), None]);
+        .map(|r| {
+            r.headers
+                .get("range")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+/// Review finding 4: a partial whose resume the registry will not serve (a `206` for other
+/// bytes, a `416`) is neither an integrity error nor final: the blob is read again from byte
+/// 0 (the partial kept when it verifies, fetched again from byte 0 once when it does not).
+#[tokio::test]
+async fn a_partial_whose_range_is_refused_is_fetched_from_byte_zero() {
+    for (fault, partial_is_good) in [
+        (Fault::WrongContentRange, true),
+        (Fault::RangeNotSatisfiable, true),
+        (Fault::WrongContentRange, false),
+        (Fault::RangeNotSatisfiable, false),
+    ] {
+        let registry = FakeRegistry::start().await;
+        let bytes = data(4000, 5);
+        let descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+        let store = Store::temporary().unwrap();
+        {
+            let mut partial = writer(&store, &descriptor);
+            let head = if partial_is_good {
+                bytes[..1000].to_vec()
+            } else {
+                vec![0_u8; 1000]
+            };
+            partial.write(&head).unwrap();
+        }
+        registry.inject("/blobs/", fault.clone(), usize::MAX);
+        let client = builder().build().unwrap();
+
+        assert_fetched(&client, &store, &registry.reference("r/app"), &descriptor).await;
+
+        let ranges = blob_ranges(&registry, &descriptor).await;
+        let mut expected = vec![Some("bytes=1000-".to_owned()), None];
+        if !partial_is_good {
+            expected.push(None);
+        }
+        assert_eq!(
+            ranges, expected,
+            "{fault:?}, good partial: {partial_is_good}"
+        );
+    }
 }
 
 #[tokio::test]

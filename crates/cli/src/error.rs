@@ -296,16 +296,14 @@ mod tests {
     }
 
     fn status(code: u16, host: &str) -> RegistryError {
-        RegistryError::Status(Box::new(imgpull_registry::StatusError {
-            status: code,
-            method: "GET".to_owned(),
-            url: format!("https://{host}/v2/library/foo/manifests/latest"),
-            host: host.to_owned(),
-            repository: Some("library/foo".to_owned()),
-            errors: Vec::new(),
-            retry_after: None,
-            authenticated: false,
-        }))
+        let mut status = imgpull_registry::StatusError::new(
+            code,
+            "GET",
+            format!("https://{host}/v2/library/foo/manifests/latest"),
+            host,
+        );
+        status.repository = Some("library/foo".to_owned());
+        RegistryError::Status(Box::new(status))
     }
 
     fn code(error: impl Into<CliError>) -> u8 {

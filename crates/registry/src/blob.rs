@@ -20,15 +20,21 @@ use crate::redact::redact_url;
 /// The body of a blob, as a stream of chunks exactly as the HTTP client delivers them.
 ///
 /// It starts at [`BlobStream::start_offset`]: the offset asked for when the server
-/// honoured the range (a strict `206` whose `Content-Range` starts there and ends at the
-/// blob's last byte), or 0 when it answered `200` with the whole blob. It yields an error
-/// when the body breaks, ends short of the descriptor's size, or runs past it. It does not
+/// honoured the range (a `206` whose `Content-Range` starts there), or 0 when it answered
+/// `200` with the whole blob, or when it could not serve the range (a `206` for other bytes,
+/// a `416`): the blob is then read again from its first byte, and the caller skips or
+/// discards what it has. It yields an error when the body breaks, ends short of the
+/// descriptor's size, or runs past it; a server that answers the range with a shorter one
+/// (RFC 9110 allows it) ends the stream there with [`RegistryError::Truncated`], which the
+/// caller resumes like any broken body ([`Client::download`] does it at once). It does not
 /// hash: the consumer (the blob store) verifies the digest while writing.
 pub struct BlobStream {
     body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
     url: Url,
     start_offset: u64,
     position: u64,
+    /// Where this response's bytes end (exclusive): the size, or the end of a shorter range.
+    end: u64,
     size: u64,
     finished: bool,
 }
@@ -45,12 +51,13 @@ impl std::fmt::Debug for BlobStream {
 }
 
 impl BlobStream {
-    fn new(response: Response, start_offset: u64, size: u64) -> Self {
+    fn new(response: Response, start_offset: u64, end: u64, size: u64) -> Self {
         Self {
             url: response.url().clone(),
             body: Box::pin(response.bytes_stream()),
             start_offset,
             position: start_offset,
+            end,
             size,
             finished: false,
         }
@@ -62,15 +69,29 @@ impl BlobStream {
             url,
             start_offset: size,
             position: size,
+            end: size,
             size,
             finished: false,
         }
     }
 
     /// Where in the blob the stream's first byte is: the requested offset, or 0 when the
-    /// server ignored the range (the caller then starts over).
+    /// server ignored or could not serve the range (the caller then starts over).
     pub fn start_offset(&self) -> u64 {
         self.start_offset
+    }
+
+    /// Where the server's answer ends (exclusive): the blob's size, or less when it answered
+    /// the range with a shorter one. The stream reports [`RegistryError::Truncated`] there,
+    /// and the rest is asked for from this offset.
+    pub fn end_offset(&self) -> u64 {
+        self.end
+    }
+
+    /// Whether the stream stopped exactly at the end of a shorter range the server chose
+    /// (not a broken body): the rest is to be asked for at once.
+    fn ended_at_short_range(&self) -> bool {
+        self.finished && self.end < self.size && self.position == self.end
     }
 
     /// The blob's total size (from its descriptor).
@@ -94,13 +115,24 @@ impl Stream for BlobStream {
         match self.body.poll_next_unpin(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
-                self.position += chunk.len() as u64;
+                self.position = self.position.saturating_add(chunk.len() as u64);
                 if self.position > self.size {
                     self.finished = true;
                     return Poll::Ready(Some(Err(RegistryError::SizeMismatch {
                         url: redact_url(&self.url),
                         expected: self.size,
                         actual: self.position,
+                    })));
+                }
+                if self.position > self.end {
+                    self.finished = true;
+                    return Poll::Ready(Some(Err(RegistryError::InvalidResponse {
+                        what: "blob response",
+                        url: redact_url(&self.url),
+                        reason: format!(
+                            "the body runs past the end of its Content-Range (byte {})",
+                            self.end - 1
+                        ),
                     })));
                 }
                 Poll::Ready(Some(Ok(chunk)))
@@ -220,21 +252,37 @@ impl Client {
     }
 }
 
+/// How a [`pump`] ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pumped {
+    /// The blob's last byte reached the sink.
+    Complete,
+    /// The server answered with a shorter range, all of which reached the sink: the rest is
+    /// to be asked for from the new position.
+    ShortRange,
+}
+
 /// Feeds a stream to the sink from `position` on, skipping what the sink already has when
-/// the stream starts earlier (a server that ignored the range).
+/// the stream starts earlier (a server that ignored or could not serve the range).
 pub(crate) async fn pump<F, E>(
     mut stream: BlobStream,
     position: &mut u64,
     descriptor: &Descriptor,
     sink: &mut F,
-) -> Result<(), RegistryError>
+) -> Result<Pumped, RegistryError>
 where
     F: FnMut(&[u8]) -> Result<(), E>,
     E: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut skip = position.saturating_sub(stream.start_offset());
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(_) if stream.ended_at_short_range() && skip == 0 => {
+                return Ok(Pumped::ShortRange);
+            }
+            Err(error) => return Err(error),
+        };
         let mut data: &[u8] = &chunk;
         if skip > 0 {
             let n = usize::try_from(skip).unwrap_or(usize::MAX).min(data.len());
@@ -250,7 +298,7 @@ where
         })?;
         *position += data.len() as u64;
     }
-    Ok(())
+    Ok(Pumped::Complete)
 }
 
 /// `Range: bytes=offset-` when `offset` is not 0.
@@ -265,6 +313,10 @@ pub(crate) fn range_headers(offset: u64) -> HeaderMap {
 }
 
 /// Checks how the server answered a (possibly ranged) blob request and wraps the body.
+///
+/// A `206` must start at `offset` and state the blob's size as total when it states one; it
+/// may end before the blob's last byte. Anything else is [`RegistryError::BadContentRange`],
+/// after which the caller reads the blob from byte 0 (see [`is_refused_range`]).
 pub(crate) fn open_stream(
     response: Response,
     offset: u64,
@@ -276,23 +328,35 @@ pub(crate) fn open_stream(
                 .headers()
                 .get(header::CONTENT_RANGE)
                 .and_then(|v| v.to_str().ok());
-            let honoured = value
+            let Some(end) = value
                 .and_then(ContentRange::parse)
-                .is_some_and(|range| range.answers(offset, size));
-            if !honoured {
+                .and_then(|range| range.usable_for(offset, size))
+            else {
                 return Err(RegistryError::BadContentRange {
                     url: redact_url(response.url()),
                     offset,
                     value: value.unwrap_or("(missing)").to_owned(),
                 });
-            }
-            Ok(BlobStream::new(response, offset, size))
+            };
+            Ok(BlobStream::new(response, offset, end, size))
         }
-        StatusCode::OK => Ok(BlobStream::new(response, 0, size)),
+        StatusCode::OK => Ok(BlobStream::new(response, 0, size, size)),
         status => Err(RegistryError::InvalidResponse {
             what: "blob response",
             url: redact_url(response.url()),
             reason: format!("unexpected status {status}"),
         }),
+    }
+}
+
+/// Whether opening a blob from an offset above 0 failed only because the server would not
+/// serve that range (a `206` for other bytes, or `416 Range Not Satisfiable`): reading it
+/// from byte 0 is the way on, as for a server that ignores `Range`.
+pub(crate) fn is_refused_range(error: &RegistryError) -> bool {
+    match error {
+        RegistryError::BadContentRange { .. } => true,
+        RegistryError::Status(status) => status.status == 416,
+        RegistryError::GaveUp { source, .. } => is_refused_range(source),
+        _ => false,
     }
 }

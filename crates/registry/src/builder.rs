@@ -9,7 +9,7 @@ use imgpull_auth::Keychain;
 use url::Url;
 
 use crate::client::{Client, HttpClients, Settings};
-use crate::error::RegistryError;
+use crate::error::{HttpError, RegistryError};
 use crate::retry::RetryPolicy;
 use crate::tls;
 
@@ -238,7 +238,9 @@ impl ClientBuilder {
         } else {
             builder.http1_only()
         };
-        builder.build().map_err(RegistryError::Client)
+        builder
+            .build()
+            .map_err(|error| RegistryError::Client(HttpError::new(error)))
     }
 }
 

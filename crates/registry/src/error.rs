@@ -18,9 +18,10 @@ pub enum ErrorKind {
     NotFound,
     /// The registry asked the client to slow down (429).
     RateLimited,
-    /// The network or the server failed: connection errors, timeouts, resets, 5xx.
+    /// The network or the server failed: connection errors, timeouts, resets, 5xx, a
+    /// ranged answer for other bytes than asked for.
     Network,
-    /// Bytes did not match their digest or size, or a ranged answer was inconsistent.
+    /// Bytes did not match their digest or size.
     Integrity,
     /// Something is malformed or unsupported: a manifest, a URL, an option, schema1.
     Invalid,
@@ -28,25 +29,37 @@ pub enum ErrorKind {
     Other,
 }
 
-/// One entry of a registry's error body, as the distribution spec defines it.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// One entry of a registry's error body, as the distribution spec defines it. Every field
+/// is made printable (control characters escaped) and shortened, as it ends up on a
+/// terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErrorDetail {
     /// The registry's error code, e.g. `MANIFEST_UNKNOWN` or `DENIED`.
-    #[serde(default)]
     pub code: String,
     /// The human-readable message.
-    #[serde(default)]
     pub message: String,
-    /// Extra structured detail, kept as JSON.
+    /// The entry's extra structured detail as compact JSON text, when it has one (not
+    /// `null`).
+    pub detail: Option<String>,
+}
+
+/// One entry of the error body as it is parsed.
+#[derive(Debug, Deserialize)]
+struct RawErrorDetail {
     #[serde(default)]
-    pub detail: Option<serde_json::Value>,
+    code: String,
+    #[serde(default)]
+    message: String,
+    #[serde(default)]
+    detail: Option<serde_json::Value>,
 }
 
 /// The error body of the distribution spec.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
     #[serde(default)]
-    errors: Vec<ErrorDetail>,
+    errors: Vec<RawErrorDetail>,
 }
 
 /// The most error entries kept from one body.
@@ -56,9 +69,9 @@ const MAX_ERROR_ENTRIES: usize = 8;
 const MAX_ERROR_TEXT: usize = 512;
 
 /// Parses a registry error body; anything that is not the spec's shape gives no entries.
-/// The entries end up on a terminal, so codes and messages are made printable (control
-/// characters, such as the escape sequences of a hostile server, become `\u{..}`) and
-/// shortened, and at most a few entries are kept.
+/// The entries end up on a terminal, so codes, messages and details are made printable
+/// (control characters, such as the escape sequences of a hostile server, become `\u{..}`)
+/// and shortened, and at most a few entries are kept.
 pub(crate) fn parse_error_body(body: &[u8]) -> Vec<ErrorDetail> {
     serde_json::from_slice::<ErrorBody>(body)
         .map(|body| body.errors)
@@ -68,7 +81,10 @@ pub(crate) fn parse_error_body(body: &[u8]) -> Vec<ErrorDetail> {
         .map(|entry| ErrorDetail {
             code: printable(&entry.code),
             message: printable(&entry.message),
-            detail: entry.detail,
+            detail: entry
+                .detail
+                .filter(|detail| !detail.is_null())
+                .map(|detail| printable(&detail.to_string())),
         })
         .collect()
 }
@@ -92,6 +108,7 @@ fn printable(text: &str) -> String {
 
 /// An HTTP status that ended a request, with everything needed to explain it.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct StatusError {
     /// The HTTP status code.
     pub status: u16,
@@ -112,6 +129,26 @@ pub struct StatusError {
 }
 
 impl StatusError {
+    /// A status answered by `host` to `method url` (already redacted), with no repository,
+    /// error entries, `Retry-After` or credentials; the public fields say more.
+    pub fn new(
+        status: u16,
+        method: impl Into<String>,
+        url: impl Into<String>,
+        host: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            method: method.into(),
+            url: url.into(),
+            host: host.into(),
+            repository: None,
+            errors: Vec::new(),
+            retry_after: None,
+            authenticated: false,
+        }
+    }
+
     /// A hint that tells the user what to do about this status.
     fn hint(&self) -> Option<&'static str> {
         let docker_hub = self.host.ends_with("docker.io");
@@ -153,7 +190,7 @@ impl fmt::Display for StatusError {
                 (false, true) => f.write_str(&entry.code)?,
                 (true, _) => f.write_str(&entry.message)?,
             }
-            if let Some(detail) = entry.detail.as_ref().filter(|d| !d.is_null()) {
+            if let Some(detail) = &entry.detail {
                 write!(f, " ({detail})")?;
             }
         }
@@ -185,7 +222,7 @@ pub enum RegistryError {
         cause: String,
         /// The HTTP client's error (its URL removed).
         #[source]
-        source: reqwest::Error,
+        source: HttpError,
     },
 
     /// A body ended before its announced or expected length.
@@ -329,7 +366,11 @@ pub enum RegistryError {
     },
 
     /// A single-platform image is for another platform than the one requested.
-    #[error("{reference}: the image is for {found}, not for the requested {requested}")]
+    #[error(
+        "{reference}: the image is for {}, not for the requested {}",
+        platform_text(found),
+        platform_text(requested)
+    )]
     PlatformMismatch {
         /// The image reference.
         reference: String,
@@ -404,7 +445,7 @@ pub enum RegistryError {
 
     /// The HTTP client could not be built.
     #[error("HTTP client set-up failed: {0}")]
-    Client(#[source] reqwest::Error),
+    Client(#[source] HttpError),
 
     /// The caller's sink refused a chunk of a download.
     #[error("writing the download of {digest} failed: {source}")]
@@ -415,6 +456,14 @@ pub enum RegistryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+/// `os/architecture[/variant]`, and the OS version when there is one.
+fn platform_text(platform: &Platform) -> String {
+    match &platform.os_version {
+        Some(version) => format!("{platform} (os.version {version})"),
+        None => platform.to_string(),
+    }
 }
 
 fn join_platforms(platforms: &[Platform]) -> String {
@@ -443,12 +492,13 @@ impl RegistryError {
             | Self::Truncated { .. }
             | Self::Redirect { .. }
             | Self::RedirectRefused { .. }
-            | Self::TimedOut { .. } => ErrorKind::Network,
+            | Self::TimedOut { .. }
+            // A range the server would not serve is its failure, not the bytes': a download
+            // reads the blob from byte 0 instead (see `open_at`).
+            | Self::BadContentRange { .. } => ErrorKind::Network,
             Self::GaveUp { source, .. } | Self::TokenRequest(source) => source.kind(),
             Self::Auth { .. } | Self::AuthProtocol { .. } => ErrorKind::Auth,
-            Self::DigestMismatch { .. }
-            | Self::SizeMismatch { .. }
-            | Self::BadContentRange { .. } => ErrorKind::Integrity,
+            Self::DigestMismatch { .. } | Self::SizeMismatch { .. } => ErrorKind::Integrity,
             Self::NoMatchingPlatform { .. } | Self::PlatformMismatch { .. } => ErrorKind::NotFound,
             Self::TooLarge { .. }
             | Self::Schema1 { .. }
@@ -494,7 +544,7 @@ impl RegistryError {
                 Self::Status(status) if matches!(status.status, 408 | 429 | 503) => {
                     Retry::After(status.retry_after)
                 }
-                Self::Network { source, .. } if is_connect_failure(source) => Retry::After(None),
+                Self::Network { source, .. } if is_connect_failure(&source.0) => Retry::After(None),
                 _ => Retry::No,
             };
         }
@@ -502,7 +552,7 @@ impl RegistryError {
             Self::Status(status) if crate::retry::is_retryable_status(status.status) => {
                 Retry::After(status.retry_after)
             }
-            Self::Network { source, .. } if is_transient(source) => Retry::After(None),
+            Self::Network { source, .. } if is_transient(&source.0) => Retry::After(None),
             Self::Truncated { .. } | Self::RedirectRefused { .. } => Retry::After(None),
             _ => Retry::No,
         }
@@ -521,8 +571,33 @@ impl RegistryError {
             url: crate::redact::redact_url(url),
             during,
             cause: innermost_cause(&source),
-            source,
+            source: HttpError::new(source),
         }
+    }
+}
+
+/// An error of the HTTP client, kept opaque so that the client library is not part of this
+/// crate's API. Its message is the client's; [`std::error::Error::source`] gives the causes
+/// below it. Whether it is transient is decided inside the crate
+/// ([`RegistryError::kind`] and the retries).
+#[derive(Debug)]
+pub struct HttpError(reqwest::Error);
+
+impl HttpError {
+    pub(crate) fn new(error: reqwest::Error) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.0)
     }
 }
 
@@ -657,6 +732,26 @@ mod tests {
     }
 
     #[test]
+    fn error_details_are_printable_and_short_in_the_message() {
+        let body = format!(
+            r#"{{"errors":[{{"code":"DENIED","message":"no","detail":{{"why":"\u001b[2J{}"}}}},{{"code":"NULL","detail":null}}]}}"#,
+            "d".repeat(70_000)
+        );
+        let entries = parse_error_body(body.as_bytes());
+        let detail = entries[0].detail.as_deref().unwrap();
+        assert!(detail.starts_with(r#"{"why":"\u001b[2Jddd"#), "{detail}");
+        assert!(!detail.contains('\u{1b}'), "{detail}");
+        assert_eq!(detail.chars().count(), MAX_ERROR_TEXT + 1);
+        assert_eq!(entries[1].detail, None);
+        let mut error = StatusError::new(403, "GET", "https://h/v2/", "h");
+        error.errors = entries;
+        let message = RegistryError::Status(Box::new(error)).to_string();
+        assert!(!message.contains('\u{1b}'), "{message}");
+        assert!(message.len() < 2 * MAX_ERROR_TEXT + 200, "{message}");
+        assert!(message.contains("DENIED: no ({\"why\""), "{message}");
+    }
+
+    #[test]
     fn error_bodies_parse_leniently() {
         assert!(parse_error_body(b"<html>").is_empty());
         assert!(parse_error_body(b"{}").is_empty());
@@ -678,6 +773,17 @@ mod tests {
         assert!(!entries[0].code.contains('\u{1b}'));
         assert_eq!(entries[0].message.chars().count(), MAX_ERROR_TEXT + 1);
         assert!(entries[0].message.ends_with('…'));
+    }
+
+    #[test]
+    fn a_range_the_server_would_not_serve_is_a_network_failure() {
+        let error = RegistryError::BadContentRange {
+            url: "u".into(),
+            offset: 1,
+            value: "bytes 0-1/2".into(),
+        };
+        assert_eq!(error.kind(), ErrorKind::Network);
+        assert_eq!(error.retry_decision(), Retry::No, "read from 0 instead");
     }
 
     #[test]

@@ -62,8 +62,11 @@ mod tls;
 pub use blob::BlobStream;
 pub use builder::{ClientBuilder, DEFAULT_USER_AGENT};
 pub use client::Client;
-pub use error::{ErrorDetail, ErrorKind, RegistryError, StatusError};
-pub use manifest::{MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, Manifest, PlatformChoice, ResolvedImage};
+pub use error::{ErrorDetail, ErrorKind, HttpError, RegistryError, StatusError};
+pub use manifest::{
+    MAX_CONFIG_BYTES, MAX_DESCRIPTOR_SIZE, MAX_MANIFEST_BYTES, Manifest, PlatformChoice,
+    ResolvedImage,
+};
 pub use origin::{BlobOrigin, BlobOrigins, OriginKind};
 pub use range::ContentRange;
 pub use redact::{redact_url, redact_url_str};

@@ -20,6 +20,7 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// A manifest or index exactly as the registry served it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Manifest {
     /// The bytes, unchanged (their digest is the image's identity).
     pub bytes: Vec<u8>,
@@ -47,6 +48,7 @@ impl Manifest {
 
 /// Which platforms of a multi-platform image to resolve.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum PlatformChoice {
     /// Linux on the running machine's architecture ([`Platform::default_target`]), on every
     /// host, as docker pulls on macOS and Windows.
@@ -54,12 +56,15 @@ pub enum PlatformChoice {
     Host,
     /// One given platform (`--platform linux/arm/v7`).
     Exact(Platform),
-    /// Every platform of an index (attestations and `unknown/unknown` left out).
+    /// Every image manifest of an index, in index order (attestations and `unknown/unknown`
+    /// left out; nested indexes and entries of other media types are not images to pull,
+    /// and are skipped).
     All,
 }
 
 /// One image, resolved down to its config and layers.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ResolvedImage {
     /// The reference as requested (tag and digest kept as given).
     pub reference: Reference,
@@ -246,26 +251,39 @@ impl Client {
         let top = self.manifest(reference).await?;
         if !top.is_index() {
             let image = self.image(reference, None, top, None).await?;
-            if let (Some(requested), Some(found)) = (requested_platform(choice), &image.platform) {
-                let (wanted, got) = (requested.normalized(), found.normalized());
-                if wanted.os != got.os || wanted.architecture != got.architecture {
-                    return Err(RegistryError::PlatformMismatch {
-                        reference: reference.to_string(),
-                        requested: Box::new(requested),
-                        found: Box::new(found.clone()),
-                    });
-                }
+            // The same test as for an index entry (variant defaults, older compatible
+            // variants, os.version when asked for), as docker refuses such an image.
+            if let (Some(requested), Some(found)) = (requested_platform(choice), &image.platform)
+                && requested.preference(found).is_none()
+            {
+                return Err(RegistryError::PlatformMismatch {
+                    reference: reference.to_string(),
+                    requested: Box::new(requested),
+                    found: Box::new(found.clone()),
+                });
             }
             return Ok(vec![image]);
         }
         let index: IndexJson = parse_json(&top.bytes, "index", reference)?;
+        check_sizes(reference, &top, &index.manifests)?;
+        // Entries of other types (artifacts, unknown ones) are never an image to pull.
         let entries: Vec<&Descriptor> = index
             .manifests
             .iter()
-            .filter(|entry| !entry.is_attestation())
+            .filter(|entry| {
+                !entry.is_attestation()
+                    && (media_types::is_image_manifest(&entry.media_type)
+                        || media_types::is_index(&entry.media_type))
+            })
             .collect();
         let selected: Vec<&Descriptor> = match requested_platform(choice) {
-            None => entries.clone(),
+            // Every image of this index; nested indexes are not walked (an OCI output keeps
+            // them, with what they list, as they are).
+            None => entries
+                .iter()
+                .copied()
+                .filter(|entry| media_types::is_image_manifest(&entry.media_type))
+                .collect(),
             Some(requested) => {
                 let best = entries
                     .iter()
@@ -319,6 +337,11 @@ impl Client {
         platform: Option<Platform>,
     ) -> Result<ResolvedImage, RegistryError> {
         let parsed: ImageManifestJson = parse_json(&manifest.bytes, "manifest", reference)?;
+        check_sizes(
+            reference,
+            &manifest,
+            std::iter::once(&parsed.config).chain(&parsed.layers),
+        )?;
         let config_bytes = self
             .blob_bytes(reference, &parsed.config, MAX_CONFIG_BYTES)
             .await?;
@@ -348,6 +371,36 @@ impl Client {
 /// The `Accept` header of manifest requests: OCI index, Docker manifest list, OCI manifest,
 /// Docker schema 2 (never schema 1).
 const ACCEPT_MANIFESTS: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+
+/// The largest size a descriptor may state: the OCI spec makes `size` an int64.
+pub const MAX_DESCRIPTOR_SIZE: u64 = i64::MAX as u64;
+
+/// Refuses a manifest or index that lists content larger than [`MAX_DESCRIPTOR_SIZE`], so
+/// that no later sum or offset of sizes can overflow on its account.
+fn check_sizes<'a>(
+    reference: &Reference,
+    document: &Manifest,
+    descriptors: impl IntoIterator<Item = &'a Descriptor>,
+) -> Result<(), RegistryError> {
+    match descriptors
+        .into_iter()
+        .find(|descriptor| descriptor.size > MAX_DESCRIPTOR_SIZE)
+    {
+        Some(descriptor) => Err(RegistryError::InvalidResponse {
+            what: if document.is_index() {
+                "index"
+            } else {
+                "manifest"
+            },
+            url: format!("{}@{}", reference.without_digest(), document.digest),
+            reason: format!(
+                "{} has size {}, above the largest the OCI spec allows ({MAX_DESCRIPTOR_SIZE}, an int64)",
+                descriptor.digest, descriptor.size
+            ),
+        }),
+        None => Ok(()),
+    }
+}
 
 fn requested_platform(choice: &PlatformChoice) -> Option<Platform> {
     match choice {

@@ -13,7 +13,7 @@ use imgpull_reference::{Descriptor, Reference};
 use reqwest::Method;
 use url::Url;
 
-use crate::blob::{BlobStream, open_stream, pump, range_headers};
+use crate::blob::{BlobStream, Pumped, is_refused_range, open_stream, pump, range_headers};
 use crate::client::{Client, Endpoint, Request};
 use crate::error::{RegistryError, Retry};
 use crate::redact::redact_url;
@@ -289,8 +289,35 @@ impl Client {
         allowed.then_some(url)
     }
 
-    /// Opens a blob's body at one origin from `offset`.
+    /// Opens a blob's body at one origin from `offset`. A server that will not serve that
+    /// range (a `206` for other bytes, a `416`) is asked for the whole blob: the stream then
+    /// starts at 0, as when a server ignores `Range`.
     pub(crate) async fn open_at(
+        &self,
+        origin: &BlobOrigin,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
+        match self
+            .open_range_at(origin, reference, descriptor, offset)
+            .await
+        {
+            Err(error) if offset > 0 && is_refused_range(&error) => {
+                tracing::debug!(
+                    %origin,
+                    digest = %descriptor.digest,
+                    offset,
+                    %error,
+                    "the range was not served; reading the blob from byte 0"
+                );
+                self.open_range_at(origin, reference, descriptor, 0).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn open_range_at(
         &self,
         origin: &BlobOrigin,
         reference: &Reference,
@@ -339,7 +366,8 @@ impl Client {
     }
 
     /// Downloads a blob from one origin, from `position` to its end, resuming a broken body
-    /// with `Range`; `position` follows the bytes the sink took.
+    /// (and a shorter range than asked for, at once) with `Range`; `position` follows the
+    /// bytes the sink took.
     async fn download_at<F, E>(
         &self,
         origin: &BlobOrigin,
@@ -362,7 +390,12 @@ impl Client {
                 .open_at(origin, reference, descriptor, *position)
                 .await?;
             let error = match pump(stream, position, descriptor, sink).await {
-                Ok(()) => return Ok(()),
+                Ok(Pumped::Complete) => return Ok(()),
+                Ok(Pumped::ShortRange) => {
+                    // Not a failed attempt: the server chose to send less (at least a byte).
+                    attempts = attempts.saturating_sub(1);
+                    continue;
+                }
                 Err(error) => error,
             };
             let Retry::After(asked) = error.retry_decision() else {

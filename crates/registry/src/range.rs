@@ -45,9 +45,16 @@ impl ContentRange {
     /// `size` bytes: it must start exactly at `offset`, end at the blob's last byte,
     /// and state the blob's size as total when it states one.
     pub fn answers(&self, offset: u64, size: u64) -> bool {
-        self.start == offset
-            && size.checked_sub(1) == Some(self.end)
-            && self.total.is_none_or(|total| total == size)
+        self.usable_for(offset, size) == Some(size)
+    }
+
+    /// Whether this range can serve a request for `bytes=offset-` of a blob of `size`
+    /// bytes, and where its bytes end (exclusive): it must start exactly at `offset`, end
+    /// within the blob (RFC 9110 lets a server send less than asked for, the rest being
+    /// asked for again), and state the blob's size as total when it states one.
+    pub fn usable_for(&self, offset: u64, size: u64) -> Option<u64> {
+        (self.start == offset && self.end < size && self.total.is_none_or(|total| total == size))
+            .then(|| self.end + 1)
     }
 }
 
@@ -113,5 +120,17 @@ mod tests {
         assert!(open.answers(100, 200));
         let short = ContentRange::parse("bytes 100-150/200").unwrap();
         assert!(!short.answers(100, 200));
+    }
+
+    #[test]
+    fn a_shorter_range_from_the_offset_is_usable_up_to_its_end() {
+        let short = ContentRange::parse("bytes 100-150/200").unwrap();
+        assert_eq!(short.usable_for(100, 200), Some(151));
+        assert_eq!(short.usable_for(101, 200), None);
+        assert_eq!(short.usable_for(100, 300), None);
+        let whole = ContentRange::parse("bytes 100-199/*").unwrap();
+        assert_eq!(whole.usable_for(100, 200), Some(200));
+        let past = ContentRange::parse("bytes 100-250/*").unwrap();
+        assert_eq!(past.usable_for(100, 200), None);
     }
 }
