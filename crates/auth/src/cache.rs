@@ -6,10 +6,6 @@ use std::time::SystemTime;
 
 use crate::{BearerChallenge, Scope, Token, merge_scopes};
 
-/// How many times a request is re-sent with a new token after the registry refused the
-/// token it carried.
-pub const MAX_REAUTH_ATTEMPTS: u32 = 1;
-
 /// Bearer tokens per (registry host, scope set), shared by all requests of a pull.
 ///
 /// Thread-safe (`Send + Sync`, an interior `Mutex` held only for map operations); wrap it in
@@ -67,15 +63,8 @@ impl TokenCache {
         self.lock().insert(CacheKey::new(registry, scopes), token);
     }
 
-    /// Forgets the token for `registry` and this scope set (after the registry refused it
-    /// with 401, or ECR's 403); returns whether there was one.
-    pub fn invalidate(&self, registry: &str, scopes: &[Scope]) -> bool {
-        self.lock()
-            .remove(&CacheKey::new(registry, scopes))
-            .is_some()
-    }
-
-    /// Forgets every token of `registry`, whatever its scopes; returns how many there were.
+    /// Forgets every token of `registry`, whatever its scopes (its credential changed, e.g.
+    /// ECR's expired one); returns how many there were.
     pub fn invalidate_registry(&self, registry: &str) -> usize {
         let mut tokens = self.lock();
         let before = tokens.len();
@@ -90,15 +79,15 @@ pub fn scopes_after_challenge(current: &[Scope], challenge: &BearerChallenge) ->
     merge_scopes(current, &challenge.scopes)
 }
 
-/// Whether a response with `status` should be answered by fetching a new token and sending
-/// the request again, given how many re-authentications this request already had.
+/// Whether a refusal with `status` from the registry `registry_host` itself may be answered
+/// by fetching a new token (or credential) and sending the request again: for `401`, and for
+/// `403` from Amazon ECR, which answers an expired token with `403` instead of `401`.
 ///
-/// True once ([`MAX_REAUTH_ATTEMPTS`]) for `401`, and for `403` from Amazon ECR, which
-/// answers an expired token with `403` instead of `401`. Never for anything else: a second
-/// 401 means the credentials are wrong, and retrying would only hammer the registry.
-pub fn should_reauthenticate(status: u16, reauth_attempts: u32, registry_host: &str) -> bool {
-    reauth_attempts < MAX_REAUTH_ATTEMPTS
-        && (status == 401 || (status == 403 && is_ecr_host(registry_host)))
+/// Do it once per request: a second refusal means the credentials are wrong, and trying again
+/// would only hammer the registry. Only the registry's own answers count; a 401 or 403 from a
+/// redirect target on another origin (a CDN) says nothing about the registry's credentials.
+pub fn should_reauthenticate(status: u16, registry_host: &str) -> bool {
+    status == 401 || (status == 403 && is_ecr_host(registry_host))
 }
 
 /// Whether `host` (with or without `:port`) is an Amazon ECR registry:
@@ -175,20 +164,17 @@ mod tests {
     }
 
     #[test]
-    fn invalidate_forgets_one_scope_set_or_a_whole_registry() {
+    fn invalidate_registry_forgets_every_scope_set_of_that_registry_only() {
         let cache = TokenCache::new();
         cache.insert("r", &[Scope::pull("a")], token("t1", 0, 300));
         cache.insert("r", &[Scope::pull("b")], token("t2", 0, 300));
         cache.insert("s", &[Scope::pull("a")], token("t3", 0, 300));
 
-        assert!(cache.invalidate("r", &[Scope::pull("a")]));
-        assert!(!cache.invalidate("r", &[Scope::pull("a")]));
+        assert_eq!(cache.invalidate_registry("R"), 2);
         assert!(cache.get("r", &[Scope::pull("a")], at(1)).is_none());
-        assert!(cache.get("r", &[Scope::pull("b")], at(1)).is_some());
-
-        assert_eq!(cache.invalidate_registry("R"), 1);
         assert!(cache.get("r", &[Scope::pull("b")], at(1)).is_none());
         assert!(cache.get("s", &[Scope::pull("a")], at(1)).is_some());
+        assert_eq!(cache.invalidate_registry("r"), 0);
     }
 
     #[test]
@@ -219,15 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn reauthentication_happens_once_on_401_and_on_ecr_403() {
+    fn reauthentication_answers_401_and_ecr_403() {
         let ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
-        assert!(should_reauthenticate(401, 0, "ghcr.io"));
-        assert!(!should_reauthenticate(401, 1, "ghcr.io"));
-        assert!(should_reauthenticate(403, 0, ecr));
-        assert!(!should_reauthenticate(403, 1, ecr));
-        assert!(!should_reauthenticate(403, 0, "ghcr.io"));
+        assert!(should_reauthenticate(401, "ghcr.io"));
+        assert!(should_reauthenticate(403, ecr));
+        assert!(!should_reauthenticate(403, "ghcr.io"));
         for status in [200, 400, 404, 429, 500] {
-            assert!(!should_reauthenticate(status, 0, ecr), "{status}");
+            assert!(!should_reauthenticate(status, ecr), "{status}");
         }
     }
 

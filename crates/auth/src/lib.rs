@@ -11,8 +11,9 @@
 //!    reads at most [`MAX_TOKEN_RESPONSE_BYTES`], and [`parse_token_response`] reads the body.
 //! 4. The [`Token`] goes into the [`TokenCache`], keyed by registry and scope set, and is sent
 //!    as [`bearer_authorization`] until it is no longer [`Token::is_fresh`].
-//! 5. When a request is refused, [`should_reauthenticate`] decides whether to fetch a new token
-//!    once, with [`scopes_after_challenge`] adding any scope the registry asked for.
+//! 5. When the registry itself refuses a request, [`should_reauthenticate`] decides whether to
+//!    fetch a new token, once, with [`scopes_after_challenge`] adding any scope the registry
+//!    asked for.
 //!
 //! ```
 //! use std::time::SystemTime;
@@ -53,17 +54,16 @@ mod scope;
 mod secret;
 mod token;
 
-pub use cache::{
-    MAX_REAUTH_ATTEMPTS, TokenCache, is_ecr_host, scopes_after_challenge, should_reauthenticate,
-};
+pub use cache::{TokenCache, is_ecr_host, scopes_after_challenge, should_reauthenticate};
 pub use challenge::{BearerChallenge, Challenge, Scheme, parse_challenges};
 pub use error::AuthError;
 pub use keychain::{
-    CredentialSource, Keychain, LoginStorage, PASSWORD_ENV, USERNAME_ENV, remove_login, store_login,
+    CredentialSource, Keychain, LoginStorage, PASSWORD_ENV, REGISTRY_ENV, USERNAME_ENV,
+    remove_login, store_login,
 };
 pub use scope::{Scope, merge_scopes};
 pub use secret::{Credential, Secret, basic_authorization, bearer_authorization};
 pub use token::{
-    FORM_CONTENT_TYPE, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME, Token, TokenMethod,
-    TokenRequest, parse_token_response, token_request, token_request_oauth2,
+    FORM_CONTENT_TYPE, MAX_ISSUED_AT_SKEW, MAX_TOKEN_RESPONSE_BYTES, MIN_TOKEN_LIFETIME, Token,
+    TokenMethod, TokenRequest, parse_token_response, token_request, token_request_oauth2,
 };

@@ -19,6 +19,11 @@ pub const MAX_TOKEN_RESPONSE_BYTES: usize = 1024 * 1024;
 /// defaults to 60 seconds and that a client should treat smaller values as 60 seconds.
 pub const MIN_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
+/// How far a token response's `issued_at` may be from this machine's clock and still start
+/// the token's lifetime: a response is read moments after it is issued, so a larger gap is a
+/// clock set wrong (here or at the realm), and the lifetime then counts from receipt instead.
+pub const MAX_ISSUED_AT_SKEW: Duration = Duration::from_secs(10);
+
 /// The `Content-Type` of an OAuth2 token request body ([`TokenRequest::form_body`]).
 pub const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
 
@@ -246,9 +251,11 @@ impl Token {
 /// - The token is `token`, or `access_token` when `token` is absent or empty.
 /// - `expires_in` (seconds) defaults to 60 and is raised to 60 when smaller
 ///   ([`MIN_TOKEN_LIFETIME`]).
-/// - The lifetime counts from `issued_at` (RFC 3339) when it is present and not in the
-///   future, else from `now`. An `issued_at` that is not RFC 3339 is ignored rather than
-///   failing a pull over an optional field.
+/// - The lifetime counts from `now`, the local time the response was received, or from
+///   `issued_at` (RFC 3339) when it is at most [`MAX_ISSUED_AT_SKEW`] before `now`. An
+///   `issued_at` further off (a clock set wrong here or at the realm, which would otherwise
+///   make every token stale on arrival or outlive its expiry), in the future, or not RFC 3339
+///   is ignored rather than failing a pull over an optional field.
 /// - A body over [`MAX_TOKEN_RESPONSE_BYTES`] is rejected.
 ///
 /// Errors never quote the body.
@@ -301,7 +308,10 @@ pub fn parse_token_response(body: &[u8], now: SystemTime) -> Result<Token, AuthE
     };
     let issued_at = string_field("issued_at")?
         .and_then(rfc3339::parse)
-        .filter(|issued_at| *issued_at <= now)
+        .filter(|issued_at| {
+            now.duration_since(*issued_at)
+                .is_ok_and(|age| age <= MAX_ISSUED_AT_SKEW)
+        })
         .unwrap_or(now);
     let expires_at = issued_at
         .checked_add(lifetime)
@@ -559,7 +569,7 @@ mod tests {
     #[test]
     fn issued_at_starts_the_lifetime() {
         // issued_at = 2023-11-14T22:13:20Z = 1_700_000_000.
-        let now = at(1_700_000_030);
+        let now = at(1_700_000_004);
         let token = parse_token_response(
             br#"{"token":"t","expires_in":300,"issued_at":"2023-11-14T22:13:20Z","refresh_token":"r1"}"#,
             now,
@@ -579,6 +589,24 @@ mod tests {
             assert_eq!(token.issued_at, now, "{issued_at}");
             assert_eq!(token.expires_at, at(1_600_000_120), "{issued_at}");
         }
+    }
+
+    #[test]
+    fn an_issued_at_far_behind_the_local_clock_counts_from_receipt() {
+        // The realm's clock is ten minutes behind this machine's (or this one is ahead): the
+        // token is fresh for its whole lifetime from now, not stale on arrival.
+        let now = at(1_700_000_600);
+        let body = br#"{"token":"t","expires_in":300,"issued_at":"2023-11-14T22:13:20Z"}"#;
+        let token = parse_token_response(body, now).unwrap();
+        assert_eq!(token.issued_at, now);
+        assert_eq!(token.expires_at, at(1_700_000_900));
+        assert!(token.is_fresh(now));
+        // Within the allowed skew, issued_at still starts the lifetime.
+        let skew = MAX_ISSUED_AT_SKEW.as_secs();
+        let token = parse_token_response(body, at(1_700_000_000 + skew)).unwrap();
+        assert_eq!(token.issued_at, at(1_700_000_000));
+        let token = parse_token_response(body, at(1_700_000_001 + skew)).unwrap();
+        assert_eq!(token.issued_at, at(1_700_000_001 + skew));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use imgpull_auth::{
 };
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::{Method, Response};
+use tokio::sync::OnceCell;
 
 use crate::body::read_capped;
 use crate::client::{Client, Ping};
@@ -52,7 +53,9 @@ impl TokenUse<'_> {
 pub(crate) struct AuthState {
     keychain: Keychain,
     tokens: TokenCache,
-    credentials: Mutex<HashMap<String, Credential>>,
+    /// The credential per registry host, looked up once (single-flight: concurrent requests
+    /// wait for the one lookup, so a credential helper runs once per host).
+    credentials: Mutex<HashMap<String, Arc<OnceCell<Credential>>>>,
     /// Scopes a registry asked for with `insufficient_scope`, per (registry, repository),
     /// so that later requests ask for them at once instead of being refused again.
     learned_scopes: Mutex<HashMap<(String, String), Vec<Scope>>>,
@@ -124,31 +127,30 @@ impl AuthState {
         }
     }
 
-    /// The credential for a registry host, looked up once per client, off the async
-    /// threads (a credential helper is a process to start).
+    /// The credential for a registry host, looked up once per client however many requests
+    /// ask at the same time (a credential helper is a process to start, and may prompt), off
+    /// the async threads. A failed lookup is not kept: the next request tries again.
     pub(crate) async fn credential(&self, registry: &str) -> Result<Credential, RegistryError> {
-        if let Some(credential) = self
+        let cell = self
             .credentials
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(registry)
-        {
-            return Ok(credential.clone());
-        }
-        let keychain = self.keychain.clone();
-        let host = registry.to_owned();
-        let credential = tokio::task::spawn_blocking(move || keychain.resolve(&host))
-            .await
-            .map_err(|e| RegistryError::Auth {
-                registry: registry.to_owned(),
-                reason: format!("the credential lookup did not finish: {e}"),
-            })?
-            .map_err(|e| auth_error(registry, e))?;
-        self.credentials
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(registry.to_owned(), credential.clone());
-        Ok(credential)
+            .entry(registry.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_try_init(|| async {
+            let keychain = self.keychain.clone();
+            let host = registry.to_owned();
+            tokio::task::spawn_blocking(move || keychain.resolve(&host))
+                .await
+                .map_err(|e| RegistryError::Auth {
+                    registry: registry.to_owned(),
+                    reason: format!("the credential lookup did not finish: {e}"),
+                })?
+                .map_err(|e| auth_error(registry, e))
+        })
+        .await
+        .cloned()
     }
 
     /// The scopes to ask for when accessing `repository` on `registry`: `pull`, plus any
@@ -171,6 +173,7 @@ impl AuthState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(registry)
+            .and_then(|cell| cell.get())
             .is_some_and(|credential| !credential.is_anonymous())
     }
 
@@ -336,9 +339,11 @@ impl AuthState {
             .map_err(|error| RegistryError::TokenRequest(Box::new(error)))
     }
 
-    /// After a refusal (`response`), decides whether to re-authenticate — once, for a 401
-    /// or ECR's 403 — and returns the new `Authorization` header, or `None` when sending
-    /// the request again could not change the answer (e.g. a rejected password).
+    /// After the registry's own refusal (`response`: a 401, or ECR's 403, see
+    /// [`imgpull_auth::should_reauthenticate`]), learns its challenge and returns a new
+    /// `Authorization` header, or `None` when sending the request again could not change the
+    /// answer (e.g. a rejected password). Never call it with a redirect target's answer: its
+    /// challenge would steer the credentials to another realm.
     pub(crate) async fn reauthorize(
         &self,
         client: &Client,
@@ -349,11 +354,7 @@ impl AuthState {
         previous: Option<&HeaderValue>,
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let registry = ping.host.as_str();
-        let status = response.status().as_u16();
-        if !imgpull_auth::should_reauthenticate(status, 0, registry) {
-            return Ok(None);
-        }
-        let expired = status == 403;
+        let expired = response.status().as_u16() == 403;
         if expired {
             // ECR: the credential (a 12-hour token from a helper) expired; look it up again.
             self.forget_credential(registry);

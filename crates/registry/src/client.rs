@@ -102,9 +102,6 @@ pub(crate) struct Ping {
     pub host: String,
     /// Whether requests to this base skip TLS verification.
     insecure: bool,
-    /// Whether redirects must stay off plain http, unless to this machine or a host named
-    /// insecure (foreign layer URLs).
-    keep_https: bool,
     /// The challenge of the endpoint, learnt from the ping or a later 401.
     challenge: Mutex<Option<Challenge>>,
 }
@@ -269,7 +266,6 @@ impl Client {
                 base: base.clone(),
                 host: endpoint.host.clone(),
                 insecure: endpoint.insecure,
-                keep_https: false,
                 challenge: Mutex::new(None),
             };
             let url = ping.url("/v2/")?;
@@ -297,9 +293,13 @@ impl Client {
                 .await;
             match outcome {
                 Ok(response) => {
-                    let challenges = crate::authn::challenges_of(response.headers(), &ping.host)?;
-                    if let Some(challenge) = crate::authn::preferred_challenge(challenges) {
-                        ping.set_challenge(challenge);
+                    // Only the endpoint's own challenge counts, never a redirect target's.
+                    if same_origin(response.url(), base) {
+                        let challenges =
+                            crate::authn::challenges_of(response.headers(), &ping.host)?;
+                        if let Some(challenge) = crate::authn::preferred_challenge(challenges) {
+                            ping.set_challenge(challenge);
+                        }
                     }
                     tracing::debug!(base = %redact_url(base), "registry endpoint ready");
                     return Ok(Arc::new(ping));
@@ -380,8 +380,11 @@ impl Client {
     }
 
     /// Sends one request to a registry endpoint with its credentials and re-authenticates
-    /// once on a 401 (or ECR's 403 for an expired token). Returns a successful response,
-    /// or the error status as [`RegistryError::Status`].
+    /// once on its 401 (or ECR's 403 for an expired token). Returns a successful response,
+    /// or the error status as [`RegistryError::Status`]. A 401 or 403 from a redirect target
+    /// on another origin (a CDN refusing its signed URL) is
+    /// [`RegistryError::RedirectRefused`], which the caller's retries answer by asking the
+    /// registry again: it never re-authenticates, nor replaces the registry's challenge.
     pub(crate) async fn send_authenticated(
         &self,
         ping: &Ping,
@@ -404,8 +407,12 @@ impl Client {
             if response.status().is_success() {
                 return Ok(response);
             }
-            let expired = status == 403 && authorization.is_some();
-            if !reauthenticated && (status == 401 || expired) {
+            if !same_origin(response.url(), &ping.base) {
+                return Err(self.redirect_target_error(ping, request, response).await);
+            }
+            let may_renew = imgpull_auth::should_reauthenticate(status, &ping.host)
+                && (status == 401 || authorization.is_some());
+            if !reauthenticated && may_renew {
                 reauthenticated = true;
                 if let Some(renewed) = self
                     .inner
@@ -436,8 +443,37 @@ impl Client {
         }
     }
 
+    /// The error for a failure answered by a redirect target on another origin, which never
+    /// saw the registry's credentials.
+    async fn redirect_target_error(
+        &self,
+        ping: &Ping,
+        request: &Request<'_>,
+        response: Response,
+    ) -> RegistryError {
+        let status = response.status().as_u16();
+        if matches!(status, 401 | 403) {
+            return RegistryError::RedirectRefused {
+                status,
+                host: host_port(response.url()),
+                registry: ping.host.clone(),
+                method: request.method.to_string(),
+                url: redact_url(&request.url),
+            };
+        }
+        self.status_error(
+            &request.method,
+            &request.url,
+            request.repository,
+            response,
+            false,
+        )
+        .await
+    }
+
     /// Sends one request and follows redirects by hand: the `Authorization` header goes only
-    /// to the endpoint's own origin, never to a redirect target elsewhere (a CDN, S3).
+    /// to the endpoint's own origin, never to a redirect target elsewhere (a CDN, S3), and a
+    /// request started on https is never redirected to plain http ([`Self::check_redirect`]).
     pub(crate) async fn send_once(
         &self,
         ping: &Ping,
@@ -446,6 +482,7 @@ impl Client {
         headers: &HeaderMap,
         authorization: Option<&HeaderValue>,
     ) -> Result<Response, RegistryError> {
+        let started_on_https = url.scheme() == "https";
         for _ in 0..=MAX_REDIRECTS {
             let same_origin = same_origin(&url, &ping.base);
             let insecure = if same_origin {
@@ -474,17 +511,35 @@ impl Client {
             if !response.status().is_redirection() {
                 return Ok(response);
             }
-            url = redirect_target(&url, &response)?;
-            if ping.keep_https && !self.scheme_allowed(&url) {
-                return Err(RegistryError::Redirect {
-                    url: redact_url(&url),
-                    reason: "a redirect from https to plain http on another machine".to_owned(),
-                });
-            }
+            let target = redirect_target(&url, &response)?;
+            self.check_redirect(started_on_https, &url, &target)?;
+            url = target;
         }
         Err(RegistryError::Redirect {
             url: redact_url(&url),
             reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+
+    /// Refuses a redirect of a request that started on https (to a registry, a mirror, a
+    /// token realm or a foreign layer URL) to plain http, unless the target is this machine
+    /// or a host named insecure ([`Self::scheme_allowed`]): what is fetched would be open to
+    /// the network, which could read or change it.
+    fn check_redirect(
+        &self,
+        started_on_https: bool,
+        from: &Url,
+        target: &Url,
+    ) -> Result<(), RegistryError> {
+        if !started_on_https || self.scheme_allowed(target) {
+            return Ok(());
+        }
+        Err(RegistryError::Redirect {
+            url: redact_url(from),
+            reason: format!(
+                "a request started on https was sent to plain http on another machine ({})",
+                redact_url(target)
+            ),
         })
     }
 
@@ -498,7 +553,6 @@ impl Client {
         let ping = Ping {
             host: host_port(&url),
             insecure: self.inner.insecure.contains(&host_port(&url)),
-            keep_https: url.scheme() == "https",
             base: url.clone(),
             challenge: Mutex::new(None),
         };
@@ -518,7 +572,9 @@ impl Client {
     /// and port), as a blob's `Authorization` goes only to the registry: a redirect elsewhere
     /// is followed without the `Authorization` header, and a form body never leaves the
     /// origin (a `307`/`308` of a form to another origin is an error). A `301`, `302` or
-    /// `303` turns a `POST` into a `GET` without body, as browsers do.
+    /// `303` turns a `POST` into a `GET` without body, as browsers do. A realm on https is
+    /// never redirected to plain http ([`Self::check_redirect`]): the token would travel in
+    /// cleartext.
     pub(crate) async fn send_token_request(
         &self,
         method: &Method,
@@ -528,6 +584,7 @@ impl Client {
     ) -> Result<Response, RegistryError> {
         let mut method = method.clone();
         let mut url = realm.clone();
+        let started_on_https = realm.scheme() == "https";
         for _ in 0..=MAX_REDIRECTS {
             let insecure = self.inner.insecure.contains(&host_port(&url));
             let mut builder = self
@@ -553,6 +610,7 @@ impl Client {
                 return Ok(response);
             }
             let target = redirect_target(&url, &response)?;
+            self.check_redirect(started_on_https, &url, &target)?;
             if !same_origin(&target, realm) {
                 headers.remove(header::AUTHORIZATION);
                 if body.is_some() && matches!(status, 307 | 308) {

@@ -1,6 +1,7 @@
 //! Against a TLS server: a `resolve()` pin changes where a host name's connections go, never
 //! what certificate is accepted for it (TLS still checks the certificate against the name in
-//! the URL); and a foreign layer URL on https is never followed to plain http elsewhere.
+//! the URL); and a request to a registry or foreign layer URL on https is never followed to
+//! plain http elsewhere.
 //!
 //! The test CA and server certificate are made with the `openssl` command at test time.
 
@@ -215,4 +216,44 @@ async fn a_foreign_url_on_https_is_not_followed_to_plain_http_on_another_machine
     assert_eq!(received, bytes);
     assert!(cdn.received_requests().await.unwrap().is_empty());
     assert_eq!(common::requests_at(&registry, &blob_path).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_registry_on_https_is_not_followed_to_plain_http_on_another_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    // A plain-http server that would answer every registry request (ping and tag list).
+    let plain = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_string(r#"{"tags":["ok"]}"#))
+        .mount(&plain)
+        .await;
+    let redirect_to = |host: &str| {
+        format!(
+            "HTTP/1.1 302 Found\r\nlocation: http://{host}:{}/v2/\r\ncontent-length: 0\r\n\r\n",
+            plain.address().port()
+        )
+    };
+    // `cdn.test` is another machine by name (pinned here to the plain-http server).
+    let to_another_machine = tls_server(dir.path(), redirect_to("cdn.test"));
+    let to_this_machine = tls_server(dir.path(), redirect_to("127.0.0.1"));
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::none())
+        .ca_file(dir.path().join("ca.pem"))
+        .resolve("localhost", to_this_machine)
+        .resolve("cdn.test", *plain.address())
+        .build()
+        .unwrap();
+    let on = |server: SocketAddr| {
+        Reference::parse(&format!("localhost:{}/lib/app", server.port())).unwrap()
+    };
+
+    let error = client.tags(&on(to_another_machine)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    assert!(error.to_string().contains("plain http"), "{error}");
+    assert!(plain.received_requests().await.unwrap().is_empty());
+
+    // To this machine, plain http stays on it: the redirect is followed.
+    assert_eq!(client.tags(&on(to_this_machine)).await.unwrap(), ["ok"]);
+    assert!(!plain.received_requests().await.unwrap().is_empty());
 }

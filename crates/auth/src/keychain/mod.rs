@@ -17,11 +17,15 @@ use authfile::{AuthFile, FileKind};
 use helper::Helper;
 pub use login::{LoginStorage, remove_login, store_login};
 
-/// The environment variable holding the username for every registry.
+/// The environment variable holding the username of the environment credential.
 pub const USERNAME_ENV: &str = "IMGPULL_USERNAME";
 
-/// The environment variable holding the password for every registry.
+/// The environment variable holding the password of the environment credential.
 pub const PASSWORD_ENV: &str = "IMGPULL_PASSWORD";
+
+/// The environment variable naming the one registry the environment credential belongs to
+/// (see [`Keychain::with_environment_registry`]).
+pub const REGISTRY_ENV: &str = "IMGPULL_REGISTRY";
 
 /// Looks up an environment variable by name.
 type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -66,8 +70,10 @@ impl fmt::Display for CredentialSource {
 /// Resolves the [`Credential`] for a registry from, in order:
 ///
 /// 1. explicit credentials ([`Keychain::with_explicit`], from `--username`/`--password-stdin`);
-/// 2. the environment: `IMGPULL_USERNAME` and `IMGPULL_PASSWORD`, for every registry
-///    (setting only one of them is an error);
+/// 2. the environment: `IMGPULL_USERNAME` and `IMGPULL_PASSWORD` (setting only one of them is
+///    an error), for one registry only: the one `IMGPULL_REGISTRY` names, else the one given
+///    to [`Keychain::with_environment_registry`], else none. Like explicit credentials, they
+///    never go to another registry or to a mirror on another host;
 /// 3. the docker config (`$DOCKER_CONFIG/config.json` or `~/.docker/config.json`): the
 ///    registry's `credHelpers` entry or else `credsStore`, run as
 ///    `docker-credential-<name> get`; then the `auths` entry (`auth`, `username`/`password`,
@@ -88,6 +94,7 @@ impl fmt::Display for CredentialSource {
 pub struct Keychain {
     explicit: Vec<(String, Credential)>,
     env: Option<EnvLookup>,
+    env_registry: Option<String>,
     docker_config: Option<PathBuf>,
     auth_files: Vec<PathBuf>,
     helper_search_path: Option<OsString>,
@@ -98,6 +105,7 @@ impl fmt::Debug for Keychain {
         f.debug_struct("Keychain")
             .field("explicit", &self.explicit)
             .field("env", &self.env.is_some())
+            .field("env_registry", &self.env_registry)
             .field("docker_config", &self.docker_config)
             .field("auth_files", &self.auth_files)
             .field("helper_search_path", &self.helper_search_path)
@@ -167,8 +175,17 @@ impl Keychain {
         self
     }
 
-    /// Reads `IMGPULL_USERNAME`/`IMGPULL_PASSWORD` through `lookup` (tests pass a map instead of
-    /// the process environment).
+    /// Names the registry `IMGPULL_USERNAME`/`IMGPULL_PASSWORD` belong to when
+    /// `IMGPULL_REGISTRY` does not (the command line's one registry); any spelling docker
+    /// accepts as a key. Without either, the environment credential is used for no registry.
+    #[must_use]
+    pub fn with_environment_registry(mut self, registry: &str) -> Self {
+        self.env_registry = Some(hosts::normalize(registry));
+        self
+    }
+
+    /// Reads `IMGPULL_USERNAME`/`IMGPULL_PASSWORD`/`IMGPULL_REGISTRY` through `lookup` (tests
+    /// pass a map instead of the process environment).
     #[must_use]
     pub fn with_env<F>(mut self, lookup: F) -> Self
     where
@@ -227,7 +244,7 @@ impl Keychain {
         if let Some((_, credential)) = self.explicit.iter().find(|(key, _)| *key == wanted) {
             return Ok(Some((credential.clone(), CredentialSource::Explicit)));
         }
-        if let Some(credential) = self.environment_credential()? {
+        if let Some(credential) = self.environment_credential(&wanted)? {
             return Ok(Some((credential, CredentialSource::Environment)));
         }
         let files = self
@@ -247,13 +264,20 @@ impl Keychain {
         Ok(None)
     }
 
-    fn environment_credential(&self) -> Result<Option<Credential>, AuthError> {
+    /// The environment credential, when it belongs to `registry` (normalised).
+    fn environment_credential(&self, registry: &str) -> Result<Option<Credential>, AuthError> {
         let Some(env) = &self.env else {
             return Ok(None);
         };
         let var = |name| env(name).filter(|value: &String| !value.is_empty());
         match (var(USERNAME_ENV), var(PASSWORD_ENV)) {
-            (Some(username), Some(password)) => Ok(Some(Credential::basic(username, password))),
+            (Some(username), Some(password)) => {
+                let owner = var(REGISTRY_ENV)
+                    .map(|named| hosts::normalize(&named))
+                    .or_else(|| self.env_registry.clone());
+                Ok((owner.as_deref() == Some(registry))
+                    .then(|| Credential::basic(username, password)))
+            }
             (None, None) => Ok(None),
             (Some(_), None) => Err(AuthError::IncompleteEnvironment {
                 present: USERNAME_ENV,

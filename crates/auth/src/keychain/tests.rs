@@ -71,10 +71,13 @@ fn sources_are_tried_in_order() {
     let files_only = Keychain::new()
         .with_docker_config(&config)
         .with_auth_file(&auth_file);
-    let with_env = files_only.clone().with_env(env_of(&[
-        (USERNAME_ENV, "env-user"),
-        (PASSWORD_ENV, "env-pass"),
-    ]));
+    let with_env = files_only
+        .clone()
+        .with_env(env_of(&[
+            (USERNAME_ENV, "env-user"),
+            (PASSWORD_ENV, "env-pass"),
+        ]))
+        .with_environment_registry("ghcr.io");
     let with_explicit = with_env
         .clone()
         .with_explicit("ghcr.io", basic("cli-user", "cli-pass"));
@@ -83,14 +86,19 @@ fn sources_are_tried_in_order() {
         with_explicit.resolve_with_source("ghcr.io").unwrap(),
         Some((basic("cli-user", "cli-pass"), CredentialSource::Explicit))
     );
-    // Explicit credentials apply only to their registry; the environment to all.
     assert_eq!(
-        with_explicit.resolve_with_source("quay.io").unwrap(),
+        with_env.resolve_with_source("ghcr.io").unwrap(),
         Some((basic("env-user", "env-pass"), CredentialSource::Environment))
     );
+    // Explicit and environment credentials apply only to their registry.
     assert_eq!(
-        with_env.resolve("ghcr.io").unwrap(),
-        basic("env-user", "env-pass")
+        with_explicit.resolve_with_source("quay.io").unwrap(),
+        Some((
+            basic("quay-user", "quay-pass"),
+            CredentialSource::AuthFile {
+                path: auth_file.clone()
+            }
+        ))
     );
     assert_eq!(
         files_only.resolve_with_source("ghcr.io").unwrap(),
@@ -403,13 +411,51 @@ fn from_env_derives_every_path() {
 #[test]
 fn from_env_reads_the_environment_credentials() {
     let keychain = Keychain::from_env(
-        env_of(&[(USERNAME_ENV, "ci"), (PASSWORD_ENV, PASSWORD)]),
+        env_of(&[
+            (USERNAME_ENV, "ci"),
+            (PASSWORD_ENV, PASSWORD),
+            (REGISTRY_ENV, "ghcr.io"),
+        ]),
         None,
     );
     assert_eq!(
         keychain.resolve_with_source("ghcr.io").unwrap(),
         Some((basic("ci", PASSWORD), CredentialSource::Environment))
     );
+}
+
+#[test]
+fn environment_credentials_belong_to_one_registry_only() {
+    let env = [(USERNAME_ENV, "ci"), (PASSWORD_ENV, PASSWORD)];
+    let environment = Some((basic("ci", PASSWORD), CredentialSource::Environment));
+    // Unscoped, they go nowhere: not to Docker Hub, not to a mirror, not to the registry.
+    let unscoped = Keychain::new().with_env(env_of(&env));
+    for host in ["corp.example", "registry-1.docker.io", "mirror.example"] {
+        assert_eq!(unscoped.resolve_with_source(host).unwrap(), None, "{host}");
+    }
+    // Scoped by the caller (the command line's registry): that registry's hosts only.
+    let hub = unscoped.clone().with_environment_registry("docker.io");
+    assert_eq!(
+        hub.resolve_with_source("registry-1.docker.io").unwrap(),
+        environment
+    );
+    for host in ["corp.example", "mirror.example", "auth.docker.io"] {
+        assert_eq!(hub.resolve_with_source(host).unwrap(), None, "{host}");
+    }
+    // IMGPULL_REGISTRY names the owner and wins over the caller's registry.
+    let named = Keychain::new()
+        .with_env(env_of(&[
+            (USERNAME_ENV, "ci"),
+            (PASSWORD_ENV, PASSWORD),
+            (REGISTRY_ENV, "https://Corp.Example:5000/v2/"),
+        ]))
+        .with_environment_registry("docker.io");
+    assert_eq!(
+        named.resolve_with_source("corp.example:5000").unwrap(),
+        environment
+    );
+    assert_eq!(named.resolve_with_source("docker.io").unwrap(), None);
+    assert_eq!(named.resolve_with_source("corp.example").unwrap(), None);
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod tags;
 
 use std::io::Read as _;
 
-use imgpull_auth::{Credential, Keychain, PASSWORD_ENV, Secret};
+use imgpull_auth::{Credential, Keychain, PASSWORD_ENV, REGISTRY_ENV, Secret, USERNAME_ENV};
 use imgpull_reference::{Platform, Reference};
 use imgpull_registry::{Client, ClientBuilder, PlatformChoice};
 
@@ -106,15 +106,56 @@ pub fn explicit_credential(args: &RegistryArgs) -> Result<Option<Credential>, Cl
     )))
 }
 
+/// The one registry the command line's credentials belong to: that of the images named
+/// (`registries`), as `docker login` and `skopeo --creds` scope them. They never go to another
+/// registry or to a mirror on another host. With images on several registries, `--username`
+/// (`explicit`) and `IMGPULL_USERNAME`/`IMGPULL_PASSWORD` without `IMGPULL_REGISTRY` (read
+/// through `env`) are usage errors: which registry they are for would be a guess.
+fn credential_registry<'a>(
+    registries: &[&'a str],
+    explicit: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Option<&'a str>, CliError> {
+    let mut distinct: Vec<&str> = registries.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let [first, second, ..] = distinct[..] else {
+        return Ok(distinct.first().copied());
+    };
+    let set = |name: &str| env(name).is_some_and(|value| !value.is_empty());
+    let source = if explicit {
+        "--username"
+    } else if set(USERNAME_ENV) && !set(REGISTRY_ENV) {
+        "IMGPULL_USERNAME and IMGPULL_PASSWORD"
+    } else {
+        return Ok(None);
+    };
+    Err(CliError::Usage(format!(
+        "{source} belong to one registry, but the images are on {} ({first}, {second}{}): \
+         pull them with one command per registry, or store each registry's credentials with \
+         `imgpull login REGISTRY`{}",
+        distinct.len(),
+        if distinct.len() > 2 { ", …" } else { "" },
+        if explicit {
+            ""
+        } else {
+            " (or name their registry with IMGPULL_REGISTRY)"
+        }
+    )))
+}
+
 /// One registry client for the whole command: mirrors, insecure registries and CA files from
 /// the config file and flags, and a keychain that prefers the command line's credential (see
-/// [`explicit_credential`]) for `registries`, then `IMGPULL_USERNAME`/`IMGPULL_PASSWORD`, the
-/// docker config and the containers auth files.
+/// [`explicit_credential`]), then `IMGPULL_USERNAME`/`IMGPULL_PASSWORD`, both for the
+/// registry of the images named only (see [`credential_registry`]), then the docker config and
+/// the containers auth files.
 pub fn registry_client(
     args: &RegistryArgs,
     config: &ConfigFile,
     registries: &[&str],
 ) -> Result<Client, CliError> {
+    // Refused before the password is read from standard input.
+    credential_registry(registries, args.username.is_some(), env_var)?;
     let credential = explicit_credential(args)?;
     client_with_credential(args, config, registries, credential.as_ref())
 }
@@ -128,8 +169,9 @@ pub fn client_with_credential(
 ) -> Result<Client, CliError> {
     let settings = RegistrySettings::merge(config, args)?;
     let mut keychain = Keychain::from_environment();
-    if let Some(credential) = credential {
-        for registry in registries {
+    if let Some(registry) = credential_registry(registries, credential.is_some(), env_var)? {
+        keychain = keychain.with_environment_registry(registry);
+        if let Some(credential) = credential {
             keychain = keychain.with_explicit(registry, credential.clone());
         }
     }
@@ -148,9 +190,62 @@ pub fn client_with_credential(
     Ok(builder.build()?)
 }
 
+/// This process's environment variable `name`, if it is set and Unicode.
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_belong_to_the_one_registry_of_the_images() {
+        let no_env = |_: &str| None;
+        let env_credential = |name: &str| {
+            [(USERNAME_ENV, "ci"), (PASSWORD_ENV, "pw")]
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        };
+        let one = ["ghcr.io", "ghcr.io"];
+        assert_eq!(
+            credential_registry(&one, true, env_credential).expect("one registry"),
+            Some("ghcr.io")
+        );
+        assert_eq!(credential_registry(&[], true, no_env).expect("none"), None);
+
+        let several = ["ghcr.io", "docker.io", "ghcr.io", "quay.io"];
+        let error = credential_registry(&several, true, no_env).expect_err("ambiguous");
+        assert_eq!(error.kind().exit_code(), 2);
+        let line = error.line();
+        assert!(line.contains("--username"), "{line}");
+        assert!(line.contains("on 3 (docker.io, ghcr.io, …)"), "{line}");
+        assert!(line.contains("imgpull login REGISTRY"), "{line}");
+
+        let error = credential_registry(&several, false, env_credential).expect_err("ambiguous");
+        assert!(
+            error.line().contains("IMGPULL_REGISTRY"),
+            "{}",
+            error.line()
+        );
+        // Without credentials, or with IMGPULL_REGISTRY naming theirs, several are fine.
+        assert_eq!(
+            credential_registry(&several, false, no_env).expect("ok"),
+            None
+        );
+        let named = |name: &str| {
+            if name == REGISTRY_ENV {
+                Some("ghcr.io".to_owned())
+            } else {
+                env_credential(name)
+            }
+        };
+        assert_eq!(
+            credential_registry(&several, false, named).expect("ok"),
+            None
+        );
+    }
 
     #[test]
     fn platform_precedence() {
