@@ -537,8 +537,10 @@ impl Client {
         Err(RegistryError::Redirect {
             url: redact_url(from),
             reason: format!(
-                "a request started on https was sent to plain http on another machine ({})",
-                redact_url(target)
+                "a request started on https was sent to plain http on another machine ({}); \
+                 name the host with --insecure-registry {} to allow it",
+                redact_url(target),
+                host_port(target)
             ),
         })
     }

@@ -250,7 +250,13 @@ async fn a_registry_on_https_is_not_followed_to_plain_http_on_another_machine() 
 
     let error = client.tags(&on(to_another_machine)).await.unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Network, "{error}");
-    assert!(error.to_string().contains("plain http"), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("plain http"), "{message}");
+    let cdn = format!("cdn.test:{}", plain.address().port());
+    assert!(
+        message.contains(&format!("--insecure-registry {cdn}")),
+        "{message}"
+    );
     assert!(plain.received_requests().await.unwrap().is_empty());
 
     // To this machine, plain http stays on it: the redirect is followed.
