@@ -113,6 +113,28 @@ pub enum BlobstoreError {
         path: PathBuf,
     },
 
+    /// The directory is an OCI image layout that imgpull did not make (it has no `.imgpull/`
+    /// directory): its blobs were never verified, so it is not trusted as a cache. Its images
+    /// can be imported into a cache ([`Store::import`](crate::Store::import)), which verifies
+    /// every blob.
+    #[error(
+        "{} is an OCI image layout that is not an imgpull cache (it has no `.imgpull` \
+         directory): its blobs were never verified, so it is not used as a cache",
+        path.display()
+    )]
+    ForeignLayout {
+        /// The directory given.
+        path: PathBuf,
+    },
+
+    /// `prune` or `clear` was asked for while another process (or a [`Lease`](crate::Lease)
+    /// of this one) is using the cache's blobs, e.g. a running pull. Nothing was removed.
+    #[error("the cache {} is in use by a running pull; nothing was removed", path.display())]
+    InUse {
+        /// The cache directory.
+        path: PathBuf,
+    },
+
     /// The directory's `oci-layout` file names a layout version this crate does not write.
     #[error("{} declares image layout version `{version}`; only 1.0.0 is supported", path.display())]
     UnsupportedLayout {
@@ -183,6 +205,8 @@ pub enum ErrorKind {
     NotFound,
     /// The cache directory or one of its files is not what it should be.
     Invalid,
+    /// Another process is using the cache; try again when it has finished.
+    Busy,
     /// The operating system refused an operation (permissions, disk full…).
     Io,
 }
@@ -200,10 +224,12 @@ impl BlobstoreError {
             Self::Incomplete { .. } => ErrorKind::Incomplete,
             Self::NotFound { .. } => ErrorKind::NotFound,
             Self::NotAStore { .. }
+            | Self::ForeignLayout { .. }
             | Self::UnsupportedLayout { .. }
             | Self::Json { .. }
             | Self::NoCacheDir
             | Self::Import { .. } => ErrorKind::Invalid,
+            Self::InUse { .. } => ErrorKind::Busy,
             Self::Io { .. } | Self::WriterFailed { .. } => ErrorKind::Io,
         }
     }

@@ -7,13 +7,15 @@
 //! DIR/.imgpull/partial/<alg>-<hex>   downloads in progress or interrupted
 //! DIR/.imgpull/locks/<alg>-<hex>     per-blob lock files (removed by their holder on Unix)
 //! DIR/.imgpull/index.lock        serialises updates of index.json
+//! DIR/.imgpull/cache.lock        shared by pulls using blobs, exclusive for prune and clear
 //! DIR/.imgpull/diff-ids.json     diff_id → blobs holding that layer
 //! DIR/.imgpull/diff-ids.lock     serialises updates of diff-ids.json
 //! DIR/.imgpull/quarantine/       blobs that failed `verify`
 //! ```
 //!
 //! OCI tools only look at `oci-layout`, `index.json` and `blobs/`, so the private directory
-//! does not disturb them. Partials live on the same file system as `blobs/`, so the final
+//! does not disturb them. It also marks the layout as an imgpull cache, whose blobs were all
+//! verified on the way in: an OCI layout without it is not opened as a cache. Partials live on the same file system as `blobs/`, so the final
 //! rename is atomic.
 
 use std::path::{Path, PathBuf};
@@ -76,6 +78,10 @@ impl Layout {
 
     pub(crate) fn index_lock(&self) -> PathBuf {
         self.private().join("index.lock")
+    }
+
+    pub(crate) fn cache_lock(&self) -> PathBuf {
+        self.private().join("cache.lock")
     }
 
     pub(crate) fn diff_ids(&self) -> PathBuf {

@@ -4,7 +4,9 @@
 //! recorded, annotated so that `skopeo inspect oci:CACHE:TAG` works) and `blobs/sha256/<hex>`,
 //! each blob stored exactly as the registry served it. imgpull's own state (partial downloads,
 //! lock files, the diff_id index, quarantined blobs) lives in `.imgpull/`, which OCI tools
-//! ignore.
+//! ignore. That directory also marks the layout as a cache: an OCI layout without it (written
+//! by another tool, its blobs never verified) is not opened as one
+//! ([`BlobstoreError::ForeignLayout`]); [`Store::import`] takes its images in, verified.
 //!
 //! **Nothing unverified is ever visible under `blobs/`.** A [`BlobWriter`] hashes and counts
 //! every byte as it arrives, refuses bytes past the expected size, and only on
@@ -15,7 +17,10 @@
 //!
 //! Several processes may share one cache: a per-blob lock (std's `File::lock`) makes one of
 //! them write a blob while the others wait ([`Store::begin`]) or are told it is busy
-//! ([`Store::try_begin`]), then find it [`Begin::Present`]. (The locks are `flock`-style
+//! ([`Store::try_begin`]), then find it [`Begin::Present`]. A process that relies on blobs it
+//! found present (a pull, until its output is written) holds a [`Lease`] ([`Store::lease`]),
+//! during which [`Store::prune`] and [`Store::clear`], in any process, refuse to run
+//! ([`BlobstoreError::InUse`]). (The locks are `flock`-style
 //! advisory locks. Network file systems that emulate them with POSIX record locks exclude
 //! processes from each other, but not two threads of one process.)
 //!
@@ -76,5 +81,5 @@ pub use manage::{
     PrunedBlob, UNREFERENCED_GRACE, VerifyReport,
 };
 pub use stats::{ByteSize, Stats, StatsRecorder};
-pub use store::Store;
+pub use store::{Lease, Store};
 pub use writer::{Begin, BlobWriter};

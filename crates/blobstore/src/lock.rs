@@ -67,6 +67,34 @@ impl FileLock {
     }
 }
 
+/// A lock on the whole cache (`.imgpull/cache.lock`), shared by the processes that use its
+/// blobs ([`Store::lease`](crate::Store::lease)) and exclusive for `prune` and `clear`. Its
+/// file is never removed, so no inode check is needed. Released when dropped.
+#[derive(Debug)]
+pub(crate) struct CacheLock {
+    _file: File,
+}
+
+impl CacheLock {
+    /// Takes the lock shared, waiting while an exclusive holder has it.
+    pub(crate) fn shared(path: &Path) -> Result<Self> {
+        let file = open(path)?;
+        file.lock_shared()
+            .map_err(BlobstoreError::io("lock", path))?;
+        Ok(Self { _file: file })
+    }
+
+    /// Takes the lock exclusive if nobody holds it; `None` if anyone does.
+    pub(crate) fn try_exclusive(path: &Path) -> Result<Option<Self>> {
+        let file = open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(BlobstoreError::io("lock", path)(e)),
+        }
+    }
+}
+
 fn open(path: &Path) -> Result<File> {
     OpenOptions::new()
         .read(true)
@@ -116,6 +144,21 @@ mod tests {
         assert!(FileLock::try_acquire(&path).unwrap().is_none());
         drop(held);
         assert!(FileLock::try_acquire(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn the_cache_lock_is_shared_by_users_and_exclusive_for_one_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.lock");
+        let first = CacheLock::shared(&path).unwrap();
+        let second = CacheLock::shared(&path).unwrap();
+        assert!(CacheLock::try_exclusive(&path).unwrap().is_none());
+        drop(first);
+        assert!(CacheLock::try_exclusive(&path).unwrap().is_none());
+        drop(second);
+        let manager = CacheLock::try_exclusive(&path).unwrap();
+        assert!(manager.is_some());
+        assert!(CacheLock::try_exclusive(&path).unwrap().is_none());
     }
 
     #[test]

@@ -213,7 +213,14 @@ impl Store {
     /// recorded image references them, and partial downloads untouched for a day. Images that
     /// lose a blob are dropped from `index.json`, and diff_id entries of removed blobs are
     /// forgotten, so the directory stays a valid, consistent layout.
+    ///
+    /// While a [`Lease`](crate::Lease) is held on the cache (a pull is running, in any
+    /// process), nothing is removed: [`BlobstoreError::InUse`].
     pub fn prune(&self, options: &PruneOptions) -> Result<PruneReport> {
+        self.exclusively(|| self.prune_now(options))
+    }
+
+    fn prune_now(&self, options: &PruneOptions) -> Result<PruneReport> {
         let layout = self.layout();
         let mut report = PruneReport::default();
         let (partials, partial_bytes) = collect_stale_partials(layout, STALE_PARTIAL_AGE)?;
@@ -321,7 +328,14 @@ impl Store {
 
     /// Removes every blob, partial (except those being written right now), quarantined file,
     /// recorded image and diff_id entry. The directory stays a valid, empty layout.
+    ///
+    /// While a [`Lease`](crate::Lease) is held on the cache (a pull is running, in any
+    /// process), nothing is removed: [`BlobstoreError::InUse`].
     pub fn clear(&self) -> Result<ClearReport> {
+        self.exclusively(|| self.clear_now())
+    }
+
+    fn clear_now(&self) -> Result<ClearReport> {
         let layout = self.layout();
         let mut report = ClearReport::default();
         self.clear_images()?;

@@ -11,7 +11,7 @@ use imgpull_reference::{Algorithm, Digest};
 use crate::buffers::BufferPool;
 use crate::error::{BlobstoreError, Result};
 use crate::layout::Layout;
-use crate::lock::FileLock;
+use crate::lock::{CacheLock, FileLock};
 use crate::writer::{Begin, BlobWriter};
 use crate::{fsutil, images, manage};
 
@@ -43,6 +43,10 @@ impl Store {
     ///
     /// A directory that exists, is not empty and has no `oci-layout` file is refused
     /// ([`BlobstoreError::NotAStore`]), so that a mistyped path never gets pruned or cleared.
+    /// An OCI layout that imgpull did not make (no `.imgpull/` directory, e.g. one written by
+    /// `skopeo copy … oci:DIR`) is refused too ([`BlobstoreError::ForeignLayout`]): the store
+    /// serves its blobs as verified, and that layout's were never checked. Import it instead
+    /// ([`Store::import`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let layout = Layout::new(dir.into());
         init(&layout)?;
@@ -89,6 +93,29 @@ impl Store {
 
     pub(crate) fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// Declares a use of the cache's blobs that must not be pulled from under it: while the
+    /// returned [`Lease`] lives, [`Store::prune`] and [`Store::clear`] of this cache, in any
+    /// process, refuse with [`BlobstoreError::InUse`]. A pull takes one before it looks for the
+    /// blobs it needs and keeps it until its output is written, so that a blob it found
+    /// present is still there when it reads it. Any number of leases can be held at once;
+    /// taking one waits while a prune or clear runs.
+    pub fn lease(&self) -> Result<Lease> {
+        Ok(Lease {
+            _lock: CacheLock::shared(&self.layout.cache_lock())?,
+        })
+    }
+
+    /// Runs `f` (a prune or clear) unless a [`Lease`] is held on the cache, in any process;
+    /// leases asked for meanwhile wait until it has finished.
+    pub(crate) fn exclusively<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let Some(_lock) = CacheLock::try_exclusive(&self.layout.cache_lock())? else {
+            return Err(BlobstoreError::InUse {
+                path: self.layout.root().to_path_buf(),
+            });
+        };
+        f()
     }
 
     /// Starts storing the blob `digest` of `expected_size` bytes, waiting while another writer
@@ -232,6 +259,14 @@ impl Store {
     }
 }
 
+/// A use of a cache's blobs, from [`Store::lease`]: `prune` and `clear` refuse to run while it
+/// lives. Released when dropped.
+#[derive(Debug)]
+#[must_use = "the lease protects the cache only while it is held"]
+pub struct Lease {
+    _lock: CacheLock,
+}
+
 /// Sets the modification time of `path` to now, ignoring failures (see [`Store::touch`]): a
 /// read-only shared cache must stay usable.
 ///
@@ -258,6 +293,13 @@ fn init(layout: &Layout) -> Result<()> {
         .any(|(name, _)| name != ".imgpull");
     if foreign && !layout.oci_layout().exists() {
         return Err(BlobstoreError::NotAStore {
+            path: root.to_path_buf(),
+        });
+    }
+    // A cache's `.imgpull/` is created before its `oci-layout` (below), so a layout without it
+    // was made by another tool.
+    if layout.oci_layout().exists() && !layout.private().is_dir() {
+        return Err(BlobstoreError::ForeignLayout {
             path: root.to_path_buf(),
         });
     }

@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs;
 use std::path::Path;
 
@@ -307,6 +309,37 @@ fn opening_a_foreign_non_empty_directory_is_refused() {
 }
 
 #[test]
+fn an_oci_layout_made_by_another_tool_is_not_opened_as_a_cache_but_imported() {
+    let work = tempfile::tempdir().unwrap();
+    let image = common::TestImage::new(&[("a", b"aaaa")]);
+    let layout = work.path().join("layout");
+    image.write_oci_layout(&layout, "v1");
+    // A blob that does not match its name: served as verified, it would reach outputs.
+    let layer = &image.layers[0].descriptor.digest;
+    let blob = layout.join("blobs/sha256").join(layer.hex());
+    let mut bytes = fs::read(&blob).unwrap();
+    bytes[0] ^= 0xff;
+    fs::write(&blob, &bytes).unwrap();
+
+    let err = Store::open(&layout).unwrap_err();
+    assert!(
+        matches!(&err, BlobstoreError::ForeignLayout { path } if *path == layout),
+        "{err}"
+    );
+    assert!(err.to_string().contains("not an imgpull cache"), "{err}");
+    assert!(
+        !layout.join(".imgpull").exists(),
+        "the layout is left as it was"
+    );
+
+    // Importing it verifies every blob: the corrupt one is refused.
+    let store = Store::open(work.path().join("cache")).unwrap();
+    let err = store.import(&layout).unwrap_err();
+    assert!(err.is_integrity(), "{err}");
+    assert!(!store.contains(layer));
+}
+
+#[test]
 fn a_new_store_is_an_oci_layout() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("cache");
@@ -319,6 +352,7 @@ fn a_new_store_is_an_oci_layout() {
     assert_eq!(index["schemaVersion"], 2);
     assert_eq!(index["manifests"], serde_json::json!([]));
     assert!(root.join("blobs/sha256").is_dir());
+    assert!(root.join(".imgpull").is_dir(), "marked as an imgpull cache");
     // Opening again keeps everything.
     Store::open(&root).unwrap();
 }

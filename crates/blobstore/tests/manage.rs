@@ -8,7 +8,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::{TestImage, age, put};
-use imgpull_blobstore::{PruneOptions, PruneReason, Store};
+use imgpull_blobstore::{BlobstoreError, ErrorKind, PruneOptions, PruneReason, Store};
 use imgpull_reference::{Descriptor, Digest, Reference};
 
 const DAY: u64 = 24 * 60 * 60;
@@ -313,6 +313,43 @@ fn clear_empties_the_cache_and_keeps_a_valid_layout() {
     assert_eq!(store.du().unwrap().total_bytes(), 0);
     assert!(dir.path().join("oci-layout").is_file());
     Store::open(dir.path()).unwrap();
+}
+
+#[test]
+fn prune_and_clear_wait_for_no_pull_to_hold_a_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulling = Store::open(dir.path()).unwrap();
+    let managing = Store::open(dir.path()).unwrap();
+    let image = TestImage::new(&[("a", b"aaaa")]);
+    image.store_into(&pulling);
+    let blob = &image.layers[0].descriptor.digest;
+    age(&managing.path(blob), 2 * DAY);
+
+    let lease = pulling.lease().unwrap();
+    // A second pull shares the cache.
+    let other = managing.lease().unwrap();
+    drop(other);
+    let older = PruneOptions {
+        older_than: Some(Duration::from_secs(DAY)),
+        ..PruneOptions::default()
+    };
+    let busy = managing.prune(&older).unwrap_err();
+    assert!(
+        matches!(&busy, BlobstoreError::InUse { path } if path == dir.path()),
+        "{busy}"
+    );
+    assert_eq!(busy.kind(), ErrorKind::Busy);
+    assert!(matches!(
+        managing.clear().unwrap_err(),
+        BlobstoreError::InUse { .. }
+    ));
+    assert!(pulling.contains(blob), "nothing was removed under the pull");
+
+    drop(lease);
+    let report = managing.prune(&older).unwrap();
+    assert_eq!(report.removed.len(), 1);
+    assert!(!pulling.contains(blob));
+    managing.clear().unwrap();
 }
 
 #[test]

@@ -129,6 +129,7 @@ impl CliError {
             | Self::Reference(_)
             | Self::Blobstore(
                 imgpull_blobstore::BlobstoreError::NotAStore { .. }
+                | imgpull_blobstore::BlobstoreError::ForeignLayout { .. }
                 | imgpull_blobstore::BlobstoreError::NoCacheDir,
             ) => ErrorKind::Usage,
             Self::Registry(error) => registry_kind(error),
@@ -167,6 +168,12 @@ impl CliError {
             ),
             Self::Blobstore(imgpull_blobstore::BlobstoreError::NotAStore { .. }) => {
                 Some("--cache-dir must be an imgpull cache or an empty or new directory".to_owned())
+            }
+            Self::Blobstore(imgpull_blobstore::BlobstoreError::ForeignLayout { path }) => {
+                Some(format!(
+                    "use a new or empty directory as --cache-dir, and add this layout's images to it with `imgpull cache import {}`, which verifies them",
+                    path.display()
+                ))
             }
             Self::Blobstore(error) if error.is_integrity() => {
                 Some("the bytes were discarded; pull again, and report it if it repeats".to_owned())

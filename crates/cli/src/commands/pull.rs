@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use imgpull_archive::{ArchiveImage, Durability, WrittenImage};
-use imgpull_blobstore::{DiffIdEntry, StatsRecorder, Store};
+use imgpull_blobstore::{DiffIdEntry, Lease, StatsRecorder, Store};
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
 use imgpull_registry::{Client, PlatformChoice, ResolvedImage};
 use serde::Deserialize;
@@ -35,29 +35,48 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     let choice = super::platform_choice(args.platform.as_deref(), args.all_platforms, &config)?;
     let concurrency = usize::from(config::concurrency(args.max_concurrent_downloads, &config));
 
-    // 2. One registry client for every image; one cache.
+    // 2. One registry client for every image; one cache, leased until the end so that no
+    // `cache prune` or `clear` removes a blob this pull found present. Opening it blocks on
+    // the disk (and the lease on a running prune): a blocking thread.
     let registries: Vec<&str> = references.iter().map(Reference::registry).collect();
     let client = super::registry_client(&args.registry, &config, &registries)?;
-    let store = Arc::new(open_store(&args, &config)?);
+    let cache_dir = if args.no_cache {
+        None
+    } else {
+        Some(config::cache_dir(args.cache_dir.as_deref(), &config)?)
+    };
+    let (store, _lease) = tokio::task::spawn_blocking(move || open_store(cache_dir)).await??;
+    let store = Arc::new(store);
 
     // 3. Resolve every image, concurrently: manifests and configs (small, verified) before
     // any layer.
-    let pulled = futures_util::future::try_join_all(
-        references
-            .iter()
-            .map(|reference| Pulled::resolve(&client, reference, &choice)),
-    )
-    .await?;
+    let pulled = Arc::new(
+        futures_util::future::try_join_all(
+            references
+                .iter()
+                .map(|reference| Pulled::resolve(&client, reference, &choice)),
+        )
+        .await?,
+    );
 
     // 4. Decide the output now, so that a refused name costs no download.
     let gzip = args.gzip || args.output.as_deref().is_some_and(naming::wants_gzip);
     let destination = destination(&args, &pulled, extra_tag.as_ref(), gzip)?;
 
     // 5. Store what was already fetched and plan the downloads: every missing blob, largest
-    // first.
+    // first (on a blocking thread: each stored document is fsynced).
     let progress = ui.pull_progress();
     let stats = Arc::new(StatsRecorder::default());
-    let downloads = plan_downloads(&store, &pulled, &progress, &stats)?;
+    let downloads = {
+        let (store, pulled, progress, stats) = (
+            Arc::clone(&store),
+            Arc::clone(&pulled),
+            progress.clone(),
+            Arc::clone(&stats),
+        );
+        tokio::task::spawn_blocking(move || plan_downloads(&store, &pulled, &progress, &stats))
+            .await??
+    };
 
     // 6. Download, and meanwhile write the archive in one streaming pass from the cache (a
     // blocking thread whose reads of a blob still on its way wait for it).
@@ -104,12 +123,22 @@ pub async fn run(args: PullArgs, ui: Ui, cancel: Cancel) -> Result<(), CliError>
     progress.finish();
 
     // 7. Remember the images in the cache's index.json (and the diff_ids the archive writer
-    // verified while inflating layers), and tell the user.
+    // verified while inflating layers), and tell the user. The index locks may be held by
+    // another process: a blocking thread.
     if !args.no_cache {
-        for image in &pulled {
-            store.record_image(&image.reference, &image.top_descriptor())?;
-        }
-        store.record_diff_ids(verified_diff_ids(&written))?;
+        let images: Vec<(Reference, Descriptor)> = pulled
+            .iter()
+            .map(|image| (image.reference.clone(), image.top_descriptor()))
+            .collect();
+        let diff_ids = verified_diff_ids(&written);
+        let store = Arc::clone(&store);
+        tokio::task::spawn_blocking(move || {
+            for (reference, top) in &images {
+                store.record_image(reference, top)?;
+            }
+            store.record_diff_ids(diff_ids)
+        })
+        .await??;
     }
     for note in written.iter().flat_map(|image| &image.notes) {
         ui.note(&format!("note: {note}"));
@@ -243,14 +272,14 @@ fn check_options(args: &PullArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn open_store(args: &PullArgs, config: &ConfigFile) -> Result<Store, CliError> {
-    if args.no_cache {
-        return Ok(Store::temporary()?);
-    }
-    Ok(Store::open(config::cache_dir(
-        args.cache_dir.as_deref(),
-        config,
-    )?)?)
+/// The cache in `dir` (`None`: a temporary one, `--no-cache`) and a lease on it.
+fn open_store(dir: Option<PathBuf>) -> Result<(Store, Lease), CliError> {
+    let store = match dir {
+        Some(dir) => Store::open(dir)?,
+        None => Store::temporary()?,
+    };
+    let lease = store.lease()?;
+    Ok((store, lease))
 }
 
 /// `-o PATH`, `-o -`, or the default name derived from the images (checked not to replace a

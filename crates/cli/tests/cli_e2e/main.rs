@@ -7,6 +7,7 @@
 
 mod auth;
 mod cache;
+mod cache_safety;
 mod durability;
 mod failures;
 mod interrupts;
