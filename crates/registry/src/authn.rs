@@ -177,11 +177,27 @@ impl AuthState {
             .is_some_and(|credential| !credential.is_anonymous())
     }
 
-    fn forget_credential(&self, registry: &str) {
-        self.credentials
+    /// Forgets the credential of `registry` after the registry refused it as expired (ECR's
+    /// 403 to the `refused` header), so that it is looked up again; unless the one known now
+    /// is already another, or its lookup is under way: requests refused at the same time share
+    /// one new lookup.
+    fn forget_credential(&self, registry: &str, refused: Option<&HeaderValue>) {
+        let mut credentials = self
+            .credentials
             .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(registry);
+            .unwrap_or_else(PoisonError::into_inner);
+        let stale = credentials
+            .get(registry)
+            .and_then(|cell| cell.get())
+            .is_some_and(|credential| {
+                match (imgpull_auth::basic_authorization(credential), refused) {
+                    (Some(sent), Some(refused)) => sent.expose().as_bytes() == refused.as_bytes(),
+                    _ => true,
+                }
+            });
+        if stale {
+            credentials.remove(registry);
+        }
     }
 
     /// The `Authorization` header for a request to `ping`'s endpoint with `scopes`, from
@@ -357,7 +373,7 @@ impl AuthState {
         let expired = response.status().as_u16() == 403;
         if expired {
             // ECR: the credential (a 12-hour token from a helper) expired; look it up again.
-            self.forget_credential(registry);
+            self.forget_credential(registry, previous);
             self.tokens.invalidate_registry(registry);
         }
         if let Some(challenge) = preferred_challenge(challenges_of(response.headers(), registry)?) {
@@ -525,6 +541,44 @@ mod tests {
         assert!(!TokenUse::Replacing(Some(&same)).accepts(&token));
         assert!(TokenUse::Replacing(Some(&other)).accepts(&token));
         assert!(TokenUse::Replacing(None).accepts(&token));
+    }
+
+    #[tokio::test]
+    async fn an_expired_credential_is_forgotten_once_by_requests_refused_together() {
+        let (old, new) = (Credential::basic("u", "old"), Credential::basic("u", "new"));
+        let header = |credential: &Credential| {
+            header_value("h", &imgpull_auth::basic_authorization(credential).unwrap()).unwrap()
+        };
+        let auth = AuthState::new(Keychain::new().with_explicit("h", new.clone()));
+        let known = |auth: &AuthState| {
+            auth.credentials
+                .lock()
+                .unwrap()
+                .get("h")
+                .map(|cell| cell.get().cloned())
+        };
+        // The first request refused with the old credential forgets it …
+        auth.credentials
+            .lock()
+            .unwrap()
+            .insert("h".into(), Arc::new(OnceCell::new_with(Some(old.clone()))));
+        auth.forget_credential("h", Some(&header(&old)));
+        assert_eq!(known(&auth), None);
+        // … a request refused at the same time keeps the lookup under way …
+        auth.credentials
+            .lock()
+            .unwrap()
+            .insert("h".into(), Arc::default());
+        auth.forget_credential("h", Some(&header(&old)));
+        assert_eq!(known(&auth), Some(None));
+        // … and the credential it found.
+        auth.credentials.lock().unwrap().clear();
+        assert_eq!(auth.credential("h").await.unwrap(), new);
+        auth.forget_credential("h", Some(&header(&old)));
+        assert_eq!(known(&auth), Some(Some(new.clone())));
+        // Refused itself, it is forgotten too.
+        auth.forget_credential("h", Some(&header(&new)));
+        assert_eq!(known(&auth), None);
     }
 
     #[test]
