@@ -1142,21 +1142,43 @@ async fn all_platforms_skip_nested_indexes_and_unknown_entries() {
     let mut nested =
         registry.push_index("mixed/app", None, std::slice::from_ref(&inner.descriptor));
     nested.platform = Some(Platform::parse("linux/arm64").unwrap());
-    let mut unknown = registry.push_blob("application/vnd.example.thing.v1+json", b"{}".to_vec());
+    let thing = "application/vnd.example.thing.v1+json";
+    let body = format!(r#"{{"mediaType":"{thing}"}}"#).into_bytes();
+    let mut unknown = registry.push_manifest("mixed/app", None, thing, body.clone());
     unknown.platform = Some(Platform::parse("linux/riscv64").unwrap());
     registry.push_index(
         "mixed/app",
         Some("1"),
-        &[top.descriptor.clone(), nested, unknown],
+        &[top.descriptor.clone(), nested, unknown.clone()],
     );
+    let reference = registry.reference("mixed/app:1");
+    let client = client();
 
-    let resolved = client()
-        .resolve(&registry.reference("mixed/app:1"), &PlatformChoice::All)
+    let resolved = client
+        .resolve(&reference, &PlatformChoice::All)
         .await
         .unwrap();
 
     let digests: Vec<&Digest> = resolved.iter().map(|i| &i.manifest.digest).collect();
     assert_eq!(digests, [&top.descriptor.digest]);
+    // The unknown entry is fetched as it is when the whole index is copied.
+    assert!(
+        client
+            .manifest(&reference.with_digest(unknown.digest.clone()))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        client.index_entry(&reference, &unknown).await.unwrap(),
+        body
+    );
+    let mut oversized = unknown.clone();
+    oversized.size = 5 << 20;
+    let error = client
+        .index_entry(&reference, &oversized)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, RegistryError::TooLarge { .. }), "{error}");
 }
 
 /// Review finding 7: the OCI spec makes `size` an int64; a manifest or index stating more is

@@ -169,8 +169,20 @@ impl<W: Write> TarWriter<W> {
             .map_err(|e| ArchiveError::write(name, e))?;
         let file = output_file(file_of, &mut self.out, name)?;
         let offset = position(file, name)?;
+        let end = offset
+            .checked_add(size)
+            .filter(|end| i64::try_from(*end).is_ok())
+            .ok_or_else(|| {
+                ArchiveError::write(
+                    name,
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("an entry of {size} bytes at offset {offset} ends past the largest file offset"),
+                    ),
+                )
+            })?;
         // Past the end of the file: the next write leaves a hole, which `fill_slot` fills.
-        file.seek(SeekFrom::Start(offset + size))
+        file.seek(SeekFrom::Start(end))
             .map_err(|e| ArchiveError::write(name, e))?;
         self.pad(name, size)?;
         self.open_slots += 1;
@@ -421,5 +433,24 @@ impl<W: Write> Write for Bounded<'_, W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reserved_entry_that_ends_past_the_largest_offset_is_refused() {
+        for size in [u64::MAX - 100, i64::MAX.unsigned_abs()] {
+            let mut tar = TarWriter::on_file(tempfile::tempfile().unwrap());
+            let error = tar.reserve("blobs/sha256/big", size).unwrap_err();
+            assert!(
+                error.to_string().contains("past the largest file offset"),
+                "{size}: {error}"
+            );
+            assert!(tar.file("after", b"x").is_err(), "the writer is broken");
+        }
     }
 }

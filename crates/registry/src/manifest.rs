@@ -149,11 +149,13 @@ impl Client {
         expected: Option<&Digest>,
     ) -> Result<Manifest, RegistryError> {
         let path = format!("/v2/{}/manifests/{target}", reference.repository());
+        let accept = HeaderValue::from_static(ACCEPT_MANIFESTS);
         self.on_endpoints(reference, |ping| {
-            let path = &path;
+            let (path, accept) = (&path, &accept);
             async move {
-                let (content_type, header_digest, bytes, url) =
-                    self.get_manifest_bytes(&ping, reference, path).await?;
+                let (content_type, header_digest, bytes, url) = self
+                    .get_manifest_bytes(&ping, reference, path, accept)
+                    .await?;
                 check_manifest(
                     reference,
                     &url,
@@ -167,14 +169,60 @@ impl Client {
         .await
     }
 
+    /// Fetches the document an index lists as `entry`, whatever its media type (an artifact
+    /// manifest, or a type this crate does not know, which [`Client::manifest`] refuses), by
+    /// digest from the manifests endpoint, asking for that media type. Its size must be at
+    /// most [`MAX_MANIFEST_BYTES`] and its bytes must hash to the digest. Mirrors are tried
+    /// first. It is how a whole index is copied (`--all-platforms` to an OCI output).
+    pub async fn index_entry(
+        &self,
+        reference: &Reference,
+        entry: &Descriptor,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("{}@{}", reference.without_digest(), entry.digest);
+        if entry.size > MAX_MANIFEST_BYTES as u64 {
+            return Err(RegistryError::TooLarge {
+                url: what,
+                limit: MAX_MANIFEST_BYTES as u64,
+            });
+        }
+        let accept = HeaderValue::from_str(&entry.media_type).map_err(|_| {
+            RegistryError::InvalidResponse {
+                what: "index entry",
+                url: what.clone(),
+                reason: format!("media type {:?} cannot be asked for", entry.media_type),
+            }
+        })?;
+        let path = format!("/v2/{}/manifests/{}", reference.repository(), entry.digest);
+        self.on_endpoints(reference, |ping| {
+            let (path, accept) = (&path, &accept);
+            async move {
+                let (_, _, bytes, url) = self
+                    .get_manifest_bytes(&ping, reference, path, accept)
+                    .await?;
+                let actual = Digest::compute(entry.digest.algorithm(), &bytes);
+                if actual != entry.digest {
+                    return Err(RegistryError::DigestMismatch {
+                        url,
+                        expected: entry.digest.clone(),
+                        actual,
+                    });
+                }
+                Ok(bytes)
+            }
+        })
+        .await
+    }
+
     async fn get_manifest_bytes(
         &self,
         ping: &Ping,
         reference: &Reference,
         path: &str,
+        accept: &HeaderValue,
     ) -> Result<(Option<String>, Option<String>, Vec<u8>, String), RegistryError> {
         let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(ACCEPT_MANIFESTS));
+        headers.insert(header::ACCEPT, accept.clone());
         let request = Request {
             method: Method::GET,
             url: ping.url(path)?,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use imgpull_archive::{ArchiveImage, Durability, WrittenImage};
 use imgpull_blobstore::{DiffIdEntry, Lease, StatsRecorder, Store};
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
-use imgpull_registry::{Client, PlatformChoice, ResolvedImage};
+use imgpull_registry::{Client, MAX_DESCRIPTOR_SIZE, PlatformChoice, ResolvedImage};
 use serde::Deserialize;
 
 use super::arrivals::{Arrivals, ArrivingSource};
@@ -186,7 +186,14 @@ fn plan_downloads(
         }
     }
     downloads.sort_by_key(|download| std::cmp::Reverse(download.descriptor.size));
-    progress.expect_bytes(downloads.iter().map(|d| d.descriptor.size).sum());
+    let total = downloads
+        .iter()
+        .try_fold(0_u64, |total, d| total.checked_add(d.descriptor.size))
+        .ok_or_else(|| CliError::InvalidDocument {
+            what: "the manifests of this pull".to_owned(),
+            reason: "their blob sizes add up to more than 2^64 bytes".to_owned(),
+        })?;
+    progress.expect_bytes(total);
     Ok(downloads)
 }
 
@@ -416,47 +423,81 @@ impl Pulled {
         Ok(pulled)
     }
 
-    /// Fetches the index entries `resolve` skipped (attestations, `unknown/unknown`).
+    /// Fetches what the OCI writer needs of the index beyond the images `resolve` returned:
+    /// the other image manifests (attestations, `unknown/unknown`) and their blobs, nested
+    /// indexes and what they list, and entries of other media types (artifacts), fetched as
+    /// they are.
     async fn fetch_rest_of_index(&mut self, client: &Client) -> Result<(), CliError> {
         #[derive(Deserialize)]
         struct IndexEntries {
             #[serde(default)]
             manifests: Vec<Descriptor>,
         }
+        /// Indexes below the top one that are walked; the archive writer refuses deeper ones.
+        const MAX_NESTED: usize = 3;
         let Some(index) = self.images.first().and_then(|image| image.index.clone()) else {
             return Ok(());
         };
-        let entries: IndexEntries =
-            serde_json::from_slice(&index.bytes).map_err(|error| CliError::InvalidDocument {
-                what: format!("index {} of {}", index.digest, self.reference),
-                reason: error.to_string(),
-            })?;
-        let known: HashSet<Digest> = self
+        let mut known: HashSet<Digest> = self
             .images
             .iter()
             .map(|image| image.manifest.digest.clone())
+            .chain([index.digest.clone()])
             .collect();
-        for entry in entries.manifests {
-            if known.contains(&entry.digest) || !media_types::is_image_manifest(&entry.media_type) {
-                continue;
-            }
-            let manifest = client
-                .manifest(&self.reference.with_digest(entry.digest.clone()))
-                .await?;
-            let blobs: ManifestBlobs =
-                serde_json::from_slice(&manifest.bytes).map_err(|error| {
-                    CliError::InvalidDocument {
-                        what: format!("manifest {} of {}", entry.digest, self.reference),
-                        reason: error.to_string(),
-                    }
+        let mut indexes = vec![(index.digest, index.bytes, 0)];
+        while let Some((digest, bytes, depth)) = indexes.pop() {
+            let entries: IndexEntries =
+                serde_json::from_slice(&bytes).map_err(|error| CliError::InvalidDocument {
+                    what: format!("index {digest} of {}", self.reference),
+                    reason: error.to_string(),
                 })?;
-            for descriptor in std::iter::once(blobs.config).chain(blobs.layers) {
-                self.extra_blobs.push(Download {
-                    reference: self.reference.clone(),
-                    descriptor,
-                });
+            for entry in entries.manifests {
+                if !known.insert(entry.digest.clone()) {
+                    continue;
+                }
+                let reference = self.reference.with_digest(entry.digest.clone());
+                if media_types::is_image_manifest(&entry.media_type) {
+                    let manifest = client.manifest(&reference).await?;
+                    let blobs: ManifestBlobs =
+                        serde_json::from_slice(&manifest.bytes).map_err(|error| {
+                            CliError::InvalidDocument {
+                                what: format!("manifest {} of {}", entry.digest, self.reference),
+                                reason: error.to_string(),
+                            }
+                        })?;
+                    for descriptor in std::iter::once(blobs.config).chain(blobs.layers) {
+                        if descriptor.size > MAX_DESCRIPTOR_SIZE {
+                            return Err(CliError::InvalidDocument {
+                                what: format!("manifest {} of {}", entry.digest, self.reference),
+                                reason: format!(
+                                    "{} has size {}, above the OCI spec's int64",
+                                    descriptor.digest, descriptor.size
+                                ),
+                            });
+                        }
+                        self.extra_blobs.push(Download {
+                            reference: self.reference.clone(),
+                            descriptor,
+                        });
+                    }
+                    self.extra_manifests.push((manifest.digest, manifest.bytes));
+                } else if media_types::is_index(&entry.media_type) {
+                    if depth >= MAX_NESTED {
+                        return Err(CliError::InvalidDocument {
+                            what: format!("index {} of {}", entry.digest, self.reference),
+                            reason: format!(
+                                "indexes nested more than {MAX_NESTED} deep, which an OCI output does not take"
+                            ),
+                        });
+                    }
+                    let nested = client.manifest(&reference).await?;
+                    indexes.push((nested.digest.clone(), nested.bytes.clone(), depth + 1));
+                    self.extra_manifests.push((nested.digest, nested.bytes));
+                } else {
+                    let bytes = client.index_entry(&self.reference, &entry).await?;
+                    self.extra_manifests.push((entry.digest, bytes));
+                }
             }
-            self.extra_manifests.push((manifest.digest, manifest.bytes));
         }
         Ok(())
     }

@@ -10,6 +10,7 @@ mod cache;
 mod cache_safety;
 mod durability;
 mod failures;
+mod index_walk;
 mod interrupts;
 mod mirrors;
 mod output_safety;
