@@ -1,6 +1,7 @@
 //! Authentication: htpasswd, token realms, credentials from stdin and the environment, login and logout.
 
 use std::fs;
+use std::net::TcpListener;
 
 use imgpull_tests::image::{Content, Flavor, ImageSpec};
 use imgpull_tests::push::PushOptions;
@@ -215,4 +216,47 @@ fn login_stores_credentials_that_pull_reads_back_and_logout_removes_them() {
         ]),
         3,
     );
+}
+
+#[test]
+fn credentials_with_images_on_several_registries_are_refused_before_any_request() {
+    // Two registries that would see a connection (the kernel accepts it for the listener).
+    let listeners: Vec<TcpListener> = (0..2)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("listener"))
+        .collect();
+    let images: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("{}/team/app:1", l.local_addr().expect("address")))
+        .collect();
+    let sandbox = Sandbox::new();
+
+    let explicit = sandbox.run_with_stdin(
+        &[
+            "pull",
+            "-u",
+            "bob",
+            "--password-stdin",
+            &images[0],
+            &images[1],
+        ],
+        "hunter2",
+    );
+    expect_error(
+        &explicit,
+        2,
+        None,
+        &["--username", "imgpull login REGISTRY"],
+    );
+    let environment = sandbox
+        .command(&["pull", &images[0], &images[1]])
+        .env("IMGPULL_USERNAME", "bob")
+        .env("IMGPULL_PASSWORD", "hunter2")
+        .output()
+        .expect("imgpull runs");
+    expect_error(&environment, 2, None, &["IMGPULL_REGISTRY"]);
+
+    for listener in &listeners {
+        listener.set_nonblocking(true).expect("non-blocking");
+        assert!(listener.accept().is_err(), "a request was sent");
+    }
 }

@@ -55,6 +55,7 @@ impl Sandbox {
             .env("DOCKER_CONFIG", self.path("docker"))
             .env_remove("IMGPULL_USERNAME")
             .env_remove("IMGPULL_PASSWORD")
+            .env_remove("IMGPULL_REGISTRY")
             .env_remove("REGISTRY_AUTH_FILE")
             .env_remove("XDG_RUNTIME_DIR")
             .stdin(Stdio::null());
