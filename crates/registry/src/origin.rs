@@ -145,11 +145,12 @@ impl BlobOrigins {
     /// the first bytes (the one to blame if they fail verification).
     ///
     /// Within one origin, a broken body resumes with `Range: bytes=<position>-` (a server
-    /// that answers a range with the whole blob has the bytes the sink already holds
-    /// skipped, so the sink sees each byte once); attempts and time are bounded by the retry
-    /// policy, counted afresh once the download has moved on by at least 1 MiB. An origin
-    /// that fails for good hands over to the next one at the same position. The registry's
-    /// failure, and any failure of the sink, is returned.
+    /// that answers a range with the whole blob, or cannot serve it and is asked for the whole
+    /// blob, has the bytes the sink already holds skipped, so the sink sees each byte once; a
+    /// shorter range than asked for is taken and the rest asked for at once); attempts and
+    /// time are bounded by the retry policy, counted afresh once the download has moved on by
+    /// at least 1 MiB. An origin that fails for good hands over to the next one at the same
+    /// position. The registry's failure, and any failure of the sink, is returned.
     pub async fn download<F, E>(
         &mut self,
         offset: u64,
