@@ -138,3 +138,64 @@ fn cache_clear_waits_for_a_running_pull_instead_of_removing_its_blobs() {
     assert!(cleared.success(), "{cleared:?}");
     assert!(!store.contains(&image.config.digest));
 }
+
+/// Whether process `pid` waits for a file lock (a `->` line of `/proc/locks`).
+#[cfg(target_os = "linux")]
+fn waits_for_a_lock(pid: u32) -> bool {
+    let pid = pid.to_string();
+    std::fs::read_to_string("/proc/locks").is_ok_and(|locks| {
+        locks.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"->") && fields.get(5) == Some(&pid.as_str())
+        })
+    })
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn ctrl_c_stops_a_pull_waiting_for_another_process_lock_on_the_cache() {
+    if tools::skip_e2e() {
+        return;
+    }
+    let sandbox = Sandbox::new();
+    drop(Store::open(sandbox.cache()).expect("cache"));
+    // Another process (this test) holds the lock of the cache's index.json: the pull's store
+    // calls wait for it, on a blocking thread, while the pull itself still answers Ctrl+C.
+    let index_lock =
+        std::fs::File::open(sandbox.cache().join(".imgpull/index.lock")).expect("index lock file");
+    index_lock.lock().expect("locked");
+    let nowhere = format!("127.0.0.1:{}/team/app:1", closed_port());
+    let mut pull = sandbox
+        .command(&["pull", "-q", &nowhere])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("pull starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !waits_for_a_lock(pull.id()) {
+        assert!(std::time::Instant::now() < deadline, "the pull never waits");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &pull.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let mut status = None;
+    while status.is_none() && std::time::Instant::now() < deadline {
+        status = pull.try_wait().expect("status");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Released only now: a pull blocked on an async worker would still be waiting for it.
+    let stopped_while_locked = status.is_some();
+    index_lock.unlock().expect("unlocked");
+    let status = match status {
+        Some(status) => status,
+        None => pull.wait().expect("pull ends"),
+    };
+    assert!(
+        stopped_while_locked,
+        "the pull answered Ctrl+C only once the lock was released"
+    );
+    assert_eq!(status.code(), Some(130));
+}
