@@ -479,7 +479,7 @@ fn ensure_images(
         eprintln!("xtask: bench: generating image `{}`", spec.name);
         let image = layout.add(spec)?;
         shell::run(
-            Command::new("skopeo")
+            shell::without_proxy(&mut Command::new("skopeo"))
                 .args(["copy", "--quiet", "--dest-cert-dir"])
                 .arg(pki.cert_dir())
                 .arg(layout.transport_ref(spec.name))

@@ -15,6 +15,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("time", "time"),
     ("man-db", "man"),
     ("strace", "strace"),
+    ("procps", "kill"),
 ];
 
 pub fn run(args: &[String]) -> Result<(), String> {

@@ -32,6 +32,39 @@ pub fn run(command: &mut Command) -> Result<(), String> {
     }
 }
 
+/// The environment variables through which HTTP clients (reqwest, curl, Go) find a proxy.
+const PROXY_VARIABLES: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+];
+
+/// Removes the proxy variables from `command`'s environment. Tests and benchmark runs talk only
+/// to servers on 127.0.0.1 (and to made-up host names that must fail to resolve), so a proxy
+/// that a CI machine sets for its package registries must not see that traffic; whatever they
+/// need from crates.io is fetched before, with the proxy ([`fetch`]).
+pub fn without_proxy(command: &mut Command) -> &mut Command {
+    for name in PROXY_VARIABLES {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// Downloads every crate the workspace and the benchmark's oci-client peer need (`--locked`),
+/// so that what follows can run without the network.
+pub fn fetch() -> Result<(), String> {
+    run(cargo().args(["fetch", "--locked"]))?;
+    run(cargo().args([
+        "fetch",
+        "--locked",
+        "--manifest-path",
+        "xtask/oci-client-peer/Cargo.toml",
+    ]))
+}
+
 /// Whether an executable named `name` is on `PATH`.
 pub fn on_path(name: &str) -> bool {
     std::env::var_os("PATH")

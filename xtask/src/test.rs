@@ -20,6 +20,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if do_setup {
         setup::ensure_tools()?;
     }
+    shell::fetch()?;
     shell::run(shell::cargo().args(["fmt", "--all", "--check"]))?;
     if !quick {
         shell::run(shell::cargo().args([
@@ -32,7 +33,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "warnings",
         ]))?;
     }
-    shell::run(shell::cargo().args(["test", "--workspace", "--locked"]))?;
+    shell::run(shell::without_proxy(shell::cargo().args([
+        "test",
+        "--workspace",
+        "--locked",
+    ])))?;
     if !quick {
         shell::run(
             shell::cargo()

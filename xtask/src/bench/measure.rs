@@ -170,7 +170,8 @@ impl Meter {
             File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))
         };
         let mut command = Command::new(GNU_TIME);
-        command
+        // Every case talks to the registry on 127.0.0.1 only.
+        crate::shell::without_proxy(&mut command)
             .args(["-f", "%U %S %M", "-o"])
             .arg(&report)
             .arg("--")
