@@ -72,7 +72,7 @@ pub(crate) fn copy_exact(
 }
 
 /// Checks that `reader`, after `size` bytes, has no more.
-fn expect_end(reader: &mut dyn Read, size: u64) -> Result<(), CopyError> {
+pub(crate) fn expect_end(reader: &mut dyn Read, size: u64) -> Result<(), CopyError> {
     let mut probe = [0_u8; 1];
     loop {
         match reader.read(&mut probe) {

@@ -64,6 +64,7 @@ mod compression;
 mod copy;
 mod docker;
 mod error;
+mod hash_behind;
 mod image;
 mod json;
 mod layout;

@@ -9,10 +9,9 @@ use imgpull_reference::{Descriptor, Digest, Hasher};
 
 use super::{Deferred, LayoutBuilder, Sink};
 use crate::compression::Compression;
-use crate::copy::{
-    CopyError, CountingReader, HashingReader, copy_exact, copy_file_exact, copy_hashed,
-};
+use crate::copy::{CopyError, CountingReader, HashingReader, copy_exact, copy_file_exact};
 use crate::error::ArchiveError;
+use crate::hash_behind::copy_hashing_behind;
 use crate::json::{MAX_DOCUMENT, blob_path};
 use crate::source::{Blob, BlobSource};
 
@@ -317,20 +316,21 @@ fn inflate_pass(
         compression: compression.name(),
         source,
     };
+    // The diff_id is hashed on a second thread while this one inflates and writes.
     let inflate = |compressed: &mut dyn Read| -> Result<(u64, Digest), ArchiveError> {
         let mut decoder = compression.decoder(compressed);
-        let mut hasher = diff_id.algorithm().hasher();
-        let size = match pass {
-            Pass::Measure => std::io::copy(&mut decoder, &mut hasher).map_err(decompress_error)?,
-            Pass::Sized { out, size, name } => {
-                copy_exact(&mut decoder, out, size, Some(&mut hasher))
-                    .map_err(|e| e.into_archive_error(diff_id, size, name, decompress_error))?;
-                size
+        let mut sink = std::io::sink();
+        let measure_name;
+        let (out, size, name): (&mut dyn Write, _, &str) = match pass {
+            Pass::Measure => {
+                measure_name = blob_path(diff_id);
+                (&mut sink, None, &measure_name)
             }
-            Pass::Unsized { out, name } => copy_hashed(&mut decoder, out, &mut hasher)
-                .map_err(|e| e.into_archive_error(diff_id, 0, name, decompress_error))?,
+            Pass::Sized { out, size, name } => (out, Some(size), name),
+            Pass::Unsized { out, name } => (out, None, name),
         };
-        Ok((size, hasher.finish()))
+        copy_hashing_behind(&mut decoder, out, size, diff_id.algorithm())
+            .map_err(|e| e.into_archive_error(diff_id, size.unwrap_or(0), name, decompress_error))
     };
     let (compressed_size, compressed_digest, (size, actual)) = if verified {
         let mut counting = CountingReader::new(compressed);

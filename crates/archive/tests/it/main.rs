@@ -8,6 +8,7 @@ mod docker_archive;
 mod e2e_skopeo;
 mod file_output;
 mod golden;
+mod inflate;
 mod oci;
 mod output;
 mod reader;
