@@ -73,15 +73,7 @@ impl Compression {
     /// ```
     pub fn detect<R: Read>(mut reader: R) -> io::Result<(Self, impl Read)> {
         let mut prefix = [0_u8; ZSTD_MAGIC.len()];
-        let mut filled = 0;
-        while filled < prefix.len() {
-            match reader.read(&mut prefix[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let filled = crate::copy::read_full(&mut reader, &mut prefix)?;
         let prefix = &prefix[..filled];
         Ok((
             Self::sniff(prefix),

@@ -12,7 +12,7 @@ use std::thread;
 
 use imgpull_reference::{Algorithm, Digest};
 
-use crate::copy::{CopyError, copy_exact, copy_hashed, expect_end};
+use crate::copy::{CopyError, copy_exact, copy_hashed, expect_end, read_full};
 
 /// The size of each buffer handed to the hashing thread.
 const CHUNK: usize = 256 * 1024;
@@ -106,7 +106,7 @@ fn feed(
             }
             Err(_) => empty.recv().map_err(|_| hashing_stopped())?,
         };
-        let len = fill(reader, &mut buf[..want]).map_err(CopyError::Read)?;
+        let len = read_full(reader, &mut buf[..want]).map_err(CopyError::Read)?;
         if len > 0 {
             writer.write_all(&buf[..len]).map_err(CopyError::Write)?;
             full.send((buf, len)).map_err(|_| hashing_stopped())?;
@@ -119,20 +119,6 @@ fn feed(
             };
         }
     }
-}
-
-/// Reads into `buf` until it is full or the reader ends; returns how many bytes were read.
-fn fill(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// The error of a copy whose hashing thread is gone (it can only have panicked, which
