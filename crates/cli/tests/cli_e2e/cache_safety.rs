@@ -1,7 +1,6 @@
 //! What the cache trusts, and who may empty it: a layout another tool made is imported, never
 //! used as the cache; `cache clear` and `prune` wait for the pulls using the cache.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -120,9 +119,9 @@ fn cache_clear_waits_for_a_running_pull_instead_of_removing_its_blobs() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("cache clear starts");
-    let mut stderr = BufReader::new(clear.stderr.take().expect("stderr"));
-    let mut line = String::new();
-    stderr.read_line(&mut line).expect("a line");
+    let line = StderrLines::take(&mut clear)
+        .next_within(&mut clear, Duration::from_secs(60), "`cache clear`")
+        .expect("`cache clear` wrote a line before it ended");
     assert!(line.contains("in use by a running pull"), "{line}");
     assert!(clear.try_wait().expect("status").is_none(), "it waits");
     assert!(store.contains(&image.config.digest));
@@ -133,8 +132,10 @@ fn cache_clear_waits_for_a_running_pull_instead_of_removing_its_blobs() {
         .status()
         .expect("kill runs");
     assert!(sent.success());
-    assert_eq!(pull.wait().expect("pull ends").code(), Some(130));
-    let cleared = clear.wait().expect("clear ends");
+    let limit = Duration::from_secs(60);
+    let stopped = wait_within(&mut pull, limit, "the pull after SIGINT");
+    assert_eq!(stopped.code(), Some(130));
+    let cleared = wait_within(&mut clear, limit, "`cache clear` after the pull ended");
     assert!(cleared.success(), "{cleared:?}");
     assert!(!store.contains(&image.config.digest));
 }
@@ -191,7 +192,11 @@ fn ctrl_c_stops_a_pull_waiting_for_another_process_lock_on_the_cache() {
     index_lock.unlock().expect("unlocked");
     let status = match status {
         Some(status) => status,
-        None => pull.wait().expect("pull ends"),
+        None => wait_within(
+            &mut pull,
+            Duration::from_secs(30),
+            "the pull after SIGINT and the lock's release",
+        ),
     };
     assert!(
         stopped_while_locked,

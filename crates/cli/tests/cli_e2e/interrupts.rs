@@ -27,8 +27,9 @@ fn sigint_mid_download_leaves_no_output_and_a_resumable_cache() {
     let layer = &image.layers[0].blob;
     // A throttled path to the registry makes "mid-download" last long enough to hit.
     let proxy = TcpProxy::start(server.addr()).expect("proxy");
-    // 1 MiB/s: the 16 MiB layer would take 16 s, so stopping within 10 s of the signal (the
-    // process allows itself 3 s for cleanup) shows the download was abandoned, not finished.
+    // 1 MiB/s: the 16 MiB layer takes 16 s. The partial left short of the layer's size shows
+    // that the download was abandoned, not finished; the process allows itself 3 s for cleanup,
+    // and 30 s after the signal is the bound for "promptly" on a loaded machine.
     proxy.set_rate(Some(1 << 20));
     let sandbox = Sandbox::new();
     let ca = ca(&server);
@@ -61,11 +62,16 @@ fn sigint_mid_download_leaves_no_output_and_a_resumable_cache() {
             .expect("kill runs");
         assert!(sent.success());
         let started = Instant::now();
-        let output = child.wait_with_output().expect("imgpull ends");
+        let output = output_within(
+            child,
+            Duration::from_secs(60),
+            &format!("the pull after {signal}"),
+        );
         assert_exit(&output, 130);
         assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{signal} stops promptly"
+            started.elapsed() < Duration::from_secs(30),
+            "{signal} stops promptly, not after {:?}",
+            started.elapsed()
         );
 
         let leftovers: Vec<_> = fs::read_dir(sandbox.out()).expect("out").collect();
@@ -190,7 +196,7 @@ fn sigint_while_the_archive_waits_on_a_full_pipe_still_exits_promptly() {
         .expect("kill runs");
     assert!(sent.success());
     let started = Instant::now();
-    let status = child.wait().expect("imgpull ends");
+    let status = wait_within(&mut child, Duration::from_secs(60), "the pull after SIGINT");
     assert_eq!(status.code(), Some(130));
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -209,41 +215,73 @@ fn two_processes_sharing_a_cache_download_each_blob_once() {
         &["team/shared:1"],
         &PushOptions::new(),
     );
-    // Slow enough that both processes are downloading at the same time.
+    // Until the second process waits for the first, each connection carries 64 KiB/s: a
+    // 1 MiB layer takes 16 s, so the first is still downloading whenever the second gets there.
     let proxy = TcpProxy::start(server.addr()).expect("proxy");
-    proxy.set_rate(Some(2 << 20));
+    proxy.set_rate(Some(64 << 10));
     let sandbox = Sandbox::new();
     let ca = ca(&server);
     let reference = format!("{}/team/shared:1", proxy.host());
+    let pull = |output: &str| {
+        sandbox
+            .command(&["pull", "--json", "-o", output, "--ca-file", &ca, &reference])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("imgpull starts")
+    };
 
-    let children: Vec<_> = ["a.tar", "b.tar"]
+    // The second starts once the first is downloading a layer (not just storing the config).
+    let mut first = pull("a.tar");
+    let partials: Vec<_> = image
+        .layers
         .iter()
-        .map(|output| {
+        .map(|layer| {
             sandbox
-                .command(&["pull", "--json", "-o", output, "--ca-file", &ca, &reference])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("imgpull starts")
+                .cache()
+                .join(".imgpull/partial")
+                .join(format!("sha256-{}", layer.blob.hex()))
         })
         .collect();
-    let mut downloaded = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !partials.iter().any(|partial| partial.exists()) {
+        if first.try_wait().expect("wait").is_some() {
+            let output = output_within(first, Duration::from_secs(10), "the first pull");
+            panic!("the first pull ended before downloading a layer: {output:?}");
+        }
+        if Instant::now() >= deadline {
+            kill_and_reap(&mut first);
+            panic!("the first pull started no layer download within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut second = pull("b.tar");
+    let lines = StderrLines::take(&mut second);
     let mut logs = String::new();
-    for child in children {
-        let output = child.wait_with_output().expect("imgpull ends");
-        assert_success(&output, &["pull", "concurrently"]);
+    // The second process must wait for a layer the first is downloading, and say so.
+    let waiting = "is being downloaded by another imgpull; waiting for it";
+    while !logs.contains(waiting) {
+        let line = lines.next_within(&mut second, Duration::from_secs(60), "the second pull");
+        let Some(line) = line else {
+            panic!("the second pull ended without waiting for the first: {logs}");
+        };
+        logs.push_str(&line);
+    }
+    proxy.set_rate(None);
+
+    let mut downloaded = 0;
+    for (child, what) in [(first, "the first pull"), (second, "the second pull")] {
+        let output = output_within(child, RUN_LIMIT, what);
+        assert_success(&output, &["pull", what]);
         let report: Value = serde_json::from_slice(&output.stdout).expect("json");
         downloaded += u64_at(&report, "/cache/bytes_downloaded");
         logs.push_str(&String::from_utf8_lossy(&output.stderr));
     }
+    logs.push_str(&lines.rest());
     assert_eq!(
         downloaded,
         image.layers_size(),
-        "each blob was downloaded by one process only"
-    );
-    assert!(
-        logs.contains("is being downloaded by another imgpull; waiting for it"),
-        "one process waited for the other: {logs}"
+        "each blob was downloaded by one process only: {logs}"
     );
     for output in ["a.tar", "b.tar"] {
         assert_docker_archive(&sandbox.out().join(output), &image);

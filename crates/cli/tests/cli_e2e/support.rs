@@ -2,8 +2,12 @@
 //! checking outputs.
 
 use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 use imgpull_tests::image::{GeneratedImage, GeneratedIndex, ImageSpec, IndexSpec, OciLayout};
 use imgpull_tests::push::{PushOptions, push};
@@ -62,8 +66,15 @@ impl Sandbox {
         command
     }
 
+    /// Runs imgpull to its end, which must come within [`RUN_LIMIT`].
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("imgpull runs")
+        let child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("imgpull starts");
+        output_within(child, RUN_LIMIT, &format!("imgpull {args:?}"))
     }
 
     /// Runs with `input` on stdin (for `--password-stdin`).
@@ -82,7 +93,7 @@ impl Sandbox {
             .expect("stdin")
             .write_all(input.as_bytes())
             .expect("password written");
-        child.wait_with_output().expect("imgpull runs")
+        output_within(child, RUN_LIMIT, &format!("imgpull {args:?}"))
     }
 
     /// Runs a command that must succeed with `--json`, and returns the document.
@@ -247,10 +258,136 @@ pub(crate) fn podman_load(path: &Path, image: &GeneratedImage, name: &str) {
     assert_eq!(format!("sha256:{id}"), image.config.digest);
 }
 
-/// A free loopback port nothing listens on.
+/// A loopback port nothing listens on, so that a connection to it is refused at once: port 1
+/// (tcpmux), which no service here runs and which the OS never hands out for port 0 (it picks
+/// from the ephemeral range), so a server started by a parallel test cannot take it either.
+/// Freeing a just-bound port instead would race with those servers.
 pub(crate) fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr").port()
+    const PORT: u16 = 1;
+    let refused = std::net::TcpStream::connect(("127.0.0.1", PORT))
+        .is_err_and(|error| error.kind() == std::io::ErrorKind::ConnectionRefused);
+    assert!(refused, "something listens on 127.0.0.1:{PORT}");
+    PORT
+}
+
+/// How long one imgpull run of these tests may take before it counts as hung. Generous: the
+/// runs take seconds; the limit only turns a hang into a failure instead of a stuck CI job.
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(300);
+
+/// Waits for `child` until it ends or `deadline` passes (then `None`; the child runs on).
+fn wait_until(child: &mut Child, deadline: Instant, what: &str) -> Option<ExitStatus> {
+    loop {
+        let status = child
+            .try_wait()
+            .unwrap_or_else(|error| panic!("waiting for {what}: {error}"));
+        if status.is_some() || Instant::now() >= deadline {
+            return status;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills `child` (one this test started, by its PID through `Child::kill`) and reaps it.
+pub(crate) fn kill_and_reap(child: &mut Child) {
+    let _killed = child.kill();
+    let _reaped = child.wait();
+}
+
+/// Waits at most `limit` for `child` to end, and returns its status. At the deadline it kills
+/// the child and fails naming `what`. It reads none of the child's pipes: a child blocked on
+/// a full one is killed at the deadline like any other (see [`output_within`] to read them).
+pub(crate) fn wait_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let Some(status) = wait_until(child, Instant::now() + limit, what) else {
+        kill_and_reap(child);
+        panic!("{what} did not end within {limit:?}; killed it");
+    };
+    status
+}
+
+/// Like [`wait_within`], but reads the child's piped stdout and stderr meanwhile (on threads,
+/// so that a full pipe cannot stall it) and returns them with the status. At the deadline the
+/// failure shows what the child wrote to stderr.
+pub(crate) fn output_within(mut child: Child, limit: Duration, what: &str) -> Output {
+    let stdout = drain(child.stdout.take());
+    let stderr = drain(child.stderr.take());
+    let status = wait_until(&mut child, Instant::now() + limit, what);
+    if status.is_none() {
+        kill_and_reap(&mut child);
+    }
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    let Some(status) = status else {
+        panic!(
+            "{what} did not end within {limit:?}; killed it\nstderr: {}",
+            String::from_utf8_lossy(&stderr)
+        );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
+}
+
+/// A child's stderr, read on a thread line by line as it is written (and to its end, so that
+/// it never fills up).
+pub(crate) struct StderrLines {
+    lines: mpsc::Receiver<String>,
+}
+
+impl StderrLines {
+    /// Takes over the piped stderr of `child`.
+    pub(crate) fn take(child: &mut Child) -> Self {
+        let mut stderr = BufReader::new(child.stderr.take().expect("stderr is piped"));
+        let (sender, lines) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = Vec::new();
+            while stderr
+                .read_until(b'\n', &mut line)
+                .is_ok_and(|read| read > 0)
+            {
+                // Once nobody listens, the rest is still read.
+                let _unheard = sender.send(String::from_utf8_lossy(&line).into_owned());
+                line.clear();
+            }
+        });
+        Self { lines }
+    }
+
+    /// The next line (with its newline), waiting at most `limit`; `None` once stderr has
+    /// ended. At the deadline it kills `child` and fails naming `what`.
+    pub(crate) fn next_within(
+        &self,
+        child: &mut Child,
+        limit: Duration,
+        what: &str,
+    ) -> Option<String> {
+        match self.lines.recv_timeout(limit) {
+            Ok(line) => Some(line),
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => {
+                kill_and_reap(child);
+                panic!("{what}: no line within {limit:?}; killed it");
+            }
+        }
+    }
+
+    /// Every line not taken yet, once the child has closed its stderr (it has ended).
+    pub(crate) fn rest(self) -> String {
+        self.lines.iter().collect()
+    }
+}
+
+/// Reads a child's pipe to its end on a thread (nothing when it is not piped).
+fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            pipe.read_to_end(&mut bytes)
+                .expect("reading the child's output");
+        }
+        bytes
+    })
 }
 
 /// The JSON error document of a failed `--json` run.
