@@ -117,6 +117,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
         fs::remove_dir_all(&fixture_dir)
             .map_err(|e| format!("cannot remove {}: {e}", fixture_dir.display()))?;
     }
+    if !options.quick {
+        remove_stale_fixtures(&bench_dir, &fixture_dir)?;
+    }
     let registry = Registry::start(&fixture_dir.join("registry"), &pki, &work.path)?;
     let images = ensure_images(&fixture_dir, &specs, &registry, &pki)?;
     if options.prepare {
@@ -286,6 +289,29 @@ fn plan(scale: u64) -> Vec<ImageSpec> {
             layers: many(1000, 160),
         },
     ]
+}
+
+/// Removes the fixtures of earlier image plans (`fixture-<other key>`, about 2 GB each): only
+/// `keep` can be reused.
+fn remove_stale_fixtures(bench_dir: &Path, keep: &Path) -> Result<(), String> {
+    let Ok(entries) = fs::read_dir(bench_dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let stale = path != keep
+            && path.is_dir()
+            && entry.file_name().to_string_lossy().starts_with("fixture-");
+        if stale {
+            eprintln!(
+                "xtask: bench: removing the stale fixture {}",
+                path.display()
+            );
+            fs::remove_dir_all(&path)
+                .map_err(|e| format!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Every timed case, in the order of a round.

@@ -29,7 +29,7 @@ impl Origin {
     fn heading(self) -> &'static str {
         match self {
             Self::Issue => "Targets of issue 7 (its literal targets)",
-            Self::Durability => "Like-for-like durability comparisons (not targets of issue 7)",
+            Self::Durability => "With --sync: the archive fsynced too (not targets of issue 7)",
             Self::Evidence => "Further evidence (not targets of issue 7)",
         }
     }
@@ -38,14 +38,14 @@ impl Origin {
         match self {
             Self::Issue => {
                 "imgpull with its defaults (the cache fsynced, the archive renamed into place \
-                 without an fsync, as docker save -o and skopeo copy write theirs) against \
-                 references that do not fsync their output either (oci-client, skopeo → \
-                 docker-archive, `cat`)."
+                 without an fsync, as docker save -o and skopeo copy to docker-archive write \
+                 theirs) against references that do not fsync their output either (oci-client, \
+                 skopeo → docker-archive, `cat`)."
             }
             Self::Durability => {
                 "The same limits for `imgpull --sync`, which also fsyncs the archive before its \
-                 rename: against `cat` + fsync for the warm case (the same durability on both \
-                 sides), and against the peers, which do not fsync, for the cold case."
+                 rename: against `cat` + fsync for the warm case (like for like), and against \
+                 the peers, which do not fsync, for the cold case (so imgpull does more work)."
             }
             Self::Evidence => {
                 "Peak RSS against the number of layers, at the same layer size (issue 7 asks for \
@@ -637,7 +637,7 @@ mod tests {
         ]);
         let markdown = report.markdown();
         let issue = markdown.find("## Targets of issue 7").unwrap();
-        let durability = markdown.find("## Like-for-like durability").unwrap();
+        let durability = markdown.find("## With --sync").unwrap();
         let evidence = markdown.find("## Further evidence").unwrap();
         let row = |text: &str| {
             markdown
