@@ -134,21 +134,22 @@ fn token_auth_private_repository_needs_the_right_credentials() {
 
     // With the right credentials (from the environment) it works; `-v` logs the requests
     // and the token request, never the password or a token.
-    let output = sandbox
-        .command(&[
-            "pull",
-            "-v",
-            "--json",
-            "-o",
-            "private.tar",
-            "--ca-file",
-            &ca,
-            &private,
-        ])
-        .env("IMGPULL_USERNAME", "bob")
-        .env("IMGPULL_PASSWORD", "hunter2")
-        .output()
-        .expect("imgpull runs");
+    let output = output_of(
+        sandbox
+            .command(&[
+                "pull",
+                "-v",
+                "--json",
+                "-o",
+                "private.tar",
+                "--ca-file",
+                &ca,
+                &private,
+            ])
+            .env("IMGPULL_USERNAME", "bob")
+            .env("IMGPULL_PASSWORD", "hunter2"),
+        "imgpull pull with IMGPULL_USERNAME/IMGPULL_PASSWORD",
+    );
     assert_success(&output, &["pull", &private]);
     let log = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -247,12 +248,13 @@ fn credentials_with_images_on_several_registries_are_refused_before_any_request(
         None,
         &["--username", "imgpull login REGISTRY"],
     );
-    let environment = sandbox
-        .command(&["pull", &images[0], &images[1]])
-        .env("IMGPULL_USERNAME", "bob")
-        .env("IMGPULL_PASSWORD", "hunter2")
-        .output()
-        .expect("imgpull runs");
+    let environment = output_of(
+        sandbox
+            .command(&["pull", &images[0], &images[1]])
+            .env("IMGPULL_USERNAME", "bob")
+            .env("IMGPULL_PASSWORD", "hunter2"),
+        "imgpull pull of two registries with IMGPULL_USERNAME/IMGPULL_PASSWORD",
+    );
     expect_error(&environment, 2, None, &["IMGPULL_REGISTRY"]);
 
     for listener in &listeners {

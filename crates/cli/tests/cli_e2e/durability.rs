@@ -57,7 +57,7 @@ fn traced_pull(sandbox: &crate::support::Sandbox, log: &Path, args: &[&str]) -> 
             command.env_remove(key);
         }
     }
-    let output = command.output().expect("strace runs");
+    let output = output_of(&mut command, &format!("strace imgpull {args:?}"));
     assert_success(&output, args);
     fs::read_to_string(log).expect("strace log")
 }

@@ -323,11 +323,12 @@ fn no_cache_gzip_and_several_images_in_one_archive() {
     let bytes = fs::read(sandbox.out().join("both.tar.gz")).expect("archive");
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip by name");
     // skopeo reads plain docker archives only (docker and podman load gzip ones too).
-    let inflated = Command::new("gzip")
-        .args(["-dc"])
-        .arg(sandbox.out().join("both.tar.gz"))
-        .output()
-        .expect("gzip runs");
+    let inflated = output_of(
+        Command::new("gzip")
+            .args(["-dc"])
+            .arg(sandbox.out().join("both.tar.gz")),
+        "gzip -dc both.tar.gz",
+    );
     assert!(inflated.status.success(), "the gzip stream is complete");
     let path = sandbox.path("both.tar");
     fs::write(&path, &inflated.stdout).expect("inflated archive");

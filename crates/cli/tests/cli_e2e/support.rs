@@ -68,13 +68,7 @@ impl Sandbox {
 
     /// Runs imgpull to its end, which must come within [`RUN_LIMIT`].
     pub(crate) fn run(&self, args: &[&str]) -> Output {
-        let child = self
-            .command(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("imgpull starts");
-        output_within(child, RUN_LIMIT, &format!("imgpull {args:?}"))
+        output_of(&mut self.command(args), &format!("imgpull {args:?}"))
     }
 
     /// Runs with `input` on stdin (for `--password-stdin`).
@@ -304,6 +298,19 @@ pub(crate) fn wait_within(child: &mut Child, limit: Duration, what: &str) -> Exi
     status
 }
 
+/// Runs `command` to its end like [`Command::output`] (stdin empty, stdout and stderr piped),
+/// and returns its output. The end must come within [`RUN_LIMIT`]; at the deadline it kills the
+/// child and fails naming `what` (see [`output_within`]).
+pub(crate) fn output_of(command: &mut Command, what: &str) -> Output {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{what} does not start: {error}"));
+    output_within(child, RUN_LIMIT, what)
+}
+
 /// Like [`wait_within`], but reads the child's piped stdout and stderr meanwhile (on threads,
 /// so that a full pipe cannot stall it) and returns them with the status. At the deadline the
 /// failure shows what the child wrote to stderr.
@@ -407,7 +414,8 @@ pub(crate) fn skopeo_docker_archive(
     path: &Path,
 ) {
     let skopeo = imgpull_tests::tools::require_tool(SKOPEO).expect("skopeo");
-    let output = Command::new(skopeo)
+    let mut command = Command::new(skopeo);
+    command
         .args(["--insecure-policy", "copy", "--quiet", "--src-cert-dir"])
         .arg(server.cert_dir())
         .arg(format!("docker://{}", server.image_ref(repository_and_tag)))
@@ -415,9 +423,8 @@ pub(crate) fn skopeo_docker_archive(
             "docker-archive:{}:{}",
             path.display(),
             server.image_ref(repository_and_tag)
-        ))
-        .output()
-        .expect("skopeo runs");
+        ));
+    let output = output_of(&mut command, "skopeo copy");
     assert!(
         output.status.success(),
         "skopeo copy: {}",
