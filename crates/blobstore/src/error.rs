@@ -127,7 +127,7 @@ pub enum BlobstoreError {
         path: PathBuf,
     },
 
-    /// `prune` or `clear` was asked for while another process (or a [`Lease`](crate::Lease)
+    /// `prune`, `clear` or `verify` was asked for while another process (or a [`Lease`](crate::Lease)
     /// of this one) is using the cache's blobs, e.g. a running pull. Nothing was removed.
     #[error("the cache {} is in use by a running pull; nothing was removed", path.display())]
     InUse {

@@ -72,7 +72,12 @@ impl Store {
     /// Unsafe member paths or any digest, size or diff_id mismatch fail the import
     /// ([`BlobstoreError::Import`] or an integrity error); blobs verified before the failure
     /// stay in the cache, nothing unverified is ever stored, and nothing is written outside it.
+    ///
+    /// It holds a [`Lease`](crate::Lease) on the cache throughout (taking it waits while a
+    /// prune, clear or verify runs), so that a prune cannot remove a blob between its storing
+    /// and the recording of its image.
     pub fn import(&self, path: impl AsRef<Path>) -> Result<ImportReport> {
+        let _lease = self.lease()?;
         let path = path.as_ref();
         let reader = ArchiveReader::open(path).map_err(|source| BlobstoreError::Import {
             path: path.to_path_buf(),

@@ -19,8 +19,9 @@
 //! them write a blob while the others wait ([`Store::begin`]) or are told it is busy
 //! ([`Store::try_begin`]), then find it [`Begin::Present`]. A process that relies on blobs it
 //! found present (a pull, until its output is written) holds a [`Lease`] ([`Store::lease`]),
-//! during which [`Store::prune`] and [`Store::clear`], in any process, refuse to run
-//! ([`BlobstoreError::InUse`]). (The locks are `flock`-style
+//! during which [`Store::prune`], [`Store::clear`] and [`Store::verify`] (which moves corrupt
+//! blobs away), in any process, refuse to run ([`BlobstoreError::InUse`]); [`Store::import`]
+//! holds one too. (The locks are `flock`-style
 //! advisory locks. Network file systems that emulate them with POSIX record locks exclude
 //! processes from each other, but not two threads of one process.)
 //!

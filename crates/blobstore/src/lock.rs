@@ -68,8 +68,8 @@ impl FileLock {
 }
 
 /// A lock on the whole cache (`.imgpull/cache.lock`), shared by the processes that use its
-/// blobs ([`Store::lease`](crate::Store::lease)) and exclusive for `prune` and `clear`. Its
-/// file is never removed, so no inode check is needed. Released when dropped.
+/// blobs ([`Store::lease`](crate::Store::lease)) and exclusive for `prune`, `clear` and
+/// `verify`. Its file is never removed, so no inode check is needed. Released when dropped.
 #[derive(Debug)]
 pub(crate) struct CacheLock {
     _file: File,

@@ -293,7 +293,14 @@ impl Store {
     /// Re-hashes every stored blob. Blobs that do not match their digest are moved to
     /// `.imgpull/quarantine/` (out of `blobs/`, so they are never served again); the report
     /// also lists stray files under `blobs/` and blobs that recorded images need but lack.
+    ///
+    /// While a [`Lease`](crate::Lease) is held on the cache (a pull is running, in any
+    /// process), nothing is checked or moved: [`BlobstoreError::InUse`].
     pub fn verify(&self) -> Result<VerifyReport> {
+        self.exclusively(|| self.verify_now())
+    }
+
+    fn verify_now(&self) -> Result<VerifyReport> {
         let layout = self.layout();
         let mut report = VerifyReport::default();
         let mut buf = vec![0_u8; BUFFER_SIZE];

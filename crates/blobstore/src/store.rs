@@ -96,18 +96,18 @@ impl Store {
     }
 
     /// Declares a use of the cache's blobs that must not be pulled from under it: while the
-    /// returned [`Lease`] lives, [`Store::prune`] and [`Store::clear`] of this cache, in any
-    /// process, refuse with [`BlobstoreError::InUse`]. A pull takes one before it looks for the
+    /// returned [`Lease`] lives, [`Store::prune`], [`Store::clear`] and [`Store::verify`] of
+    /// this cache, in any process, refuse with [`BlobstoreError::InUse`]. A pull takes one before it looks for the
     /// blobs it needs and keeps it until its output is written, so that a blob it found
     /// present is still there when it reads it. Any number of leases can be held at once;
-    /// taking one waits while a prune or clear runs.
+    /// taking one waits while a prune, clear or verify runs.
     pub fn lease(&self) -> Result<Lease> {
         Ok(Lease {
             _lock: CacheLock::shared(&self.layout.cache_lock())?,
         })
     }
 
-    /// Runs `f` (a prune or clear) unless a [`Lease`] is held on the cache, in any process;
+    /// Runs `f` (a prune, clear or verify) unless a [`Lease`] is held on the cache, in any process;
     /// leases asked for meanwhile wait until it has finished.
     pub(crate) fn exclusively<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let Some(_lock) = CacheLock::try_exclusive(&self.layout.cache_lock())? else {
@@ -259,8 +259,8 @@ impl Store {
     }
 }
 
-/// A use of a cache's blobs, from [`Store::lease`]: `prune` and `clear` refuse to run while it
-/// lives. Released when dropped.
+/// A use of a cache's blobs, from [`Store::lease`]: `prune`, `clear` and `verify` refuse to
+/// run while it lives. Released when dropped.
 #[derive(Debug)]
 #[must_use = "the lease protects the cache only while it is held"]
 pub struct Lease {

@@ -353,6 +353,31 @@ fn prune_and_clear_wait_for_no_pull_to_hold_a_lease() {
 }
 
 #[test]
+fn verify_waits_for_no_pull_to_hold_a_lease_before_it_moves_a_corrupt_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let pulling = Store::open(dir.path()).unwrap();
+    let managing = Store::open(dir.path()).unwrap();
+    let bad = put(&pulling, b"blob to corrupt");
+    let path = pulling.path(&bad);
+    make_writable(&path);
+    fs::write(&path, b"blob to corrupT").unwrap();
+
+    let lease = pulling.lease().unwrap();
+    let busy = managing.verify().unwrap_err();
+    assert!(
+        matches!(&busy, BlobstoreError::InUse { path } if path == dir.path()),
+        "{busy}"
+    );
+    assert!(pulling.contains(&bad), "nothing was moved under the pull");
+
+    drop(lease);
+    let report = managing.verify().unwrap();
+    assert_eq!(report.corrupt.len(), 1);
+    assert_eq!(report.corrupt[0].digest, bad);
+    assert!(!pulling.contains(&bad));
+}
+
+#[test]
 fn a_huge_blob_recorded_as_an_index_is_not_read_into_memory() {
     let store = Store::temporary().unwrap();
     // Not JSON: reading it as an index would fail `list`, after reading all of it.

@@ -129,6 +129,65 @@ fn importing_an_oci_layout_keeps_compressed_layers_as_they_are() {
     assert_eq!(images[0].name.as_deref(), Some("example.com/app:v1"));
 }
 
+/// Whether a thread of this process waits for a lock on the file with inode `inode` (a `->`
+/// line of `/proc/locks`: `N: -> FLOCK ADVISORY READ PID MAJOR:MINOR:INODE START END`).
+#[cfg(target_os = "linux")]
+fn waits_for_a_lock_on(inode: u64) -> bool {
+    let pid = std::process::id().to_string();
+    let inode = inode.to_string();
+    fs::read_to_string("/proc/locks").is_ok_and(|locks| {
+        locks.lines().any(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(1) == Some(&"->")
+                && fields.get(5) == Some(&pid.as_str())
+                && fields.get(6).and_then(|file| file.rsplit(':').next()) == Some(inode.as_str())
+        })
+    })
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn an_import_leases_the_cache_so_it_waits_while_a_prune_runs() {
+    use std::os::unix::fs::MetadataExt as _;
+    use std::time::{Duration, Instant};
+
+    let work = tempfile::tempdir().unwrap();
+    let image = TestImage::new(&[("a", b"aaaa")]);
+    let layout = work.path().join("layout");
+    image.write_oci_layout(&layout, "v1");
+    let store = Store::temporary().unwrap();
+    // What a prune, clear or verify holds while it runs: the cache lock, exclusively.
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(store.dir().join(".imgpull/cache.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let inode = lock.metadata().unwrap().ino();
+    std::thread::scope(|scope| {
+        let import = scope.spawn(|| store.import(&layout));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !waits_for_a_lock_on(inode) {
+            assert!(!import.is_finished(), "the import ran without a lease");
+            assert!(
+                Instant::now() < deadline,
+                "the import never asked for a lease"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            image.blobs().all(|b| !store.contains(&b.descriptor.digest)),
+            "nothing is stored before the lease"
+        );
+        lock.unlock().unwrap();
+        let report = import.join().unwrap().unwrap();
+        assert_eq!(report.blobs_added, 3);
+    });
+    assert!(image.blobs().all(|b| store.contains(&b.descriptor.digest)));
+}
+
 #[test]
 fn importing_a_legacy_docker_tar_with_gzip_layers_writes_a_manifest() {
     let work = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@ use crate::error::CliError;
 use crate::signal::Cancel;
 use crate::ui::Ui;
 
-/// How often `prune` and `clear` look again whether the pulls using the cache have finished.
+/// How often `prune`, `clear` and `verify` look again whether the pulls using the cache have finished.
 const IN_USE_POLL: Duration = Duration::from_millis(200);
 
 /// Runs one cache subcommand (on a blocking thread: it is all file work).
@@ -35,7 +35,8 @@ fn run_blocking(command: &CacheCommand, cancel: &Cancel) -> Result<(), CliError>
             Ui::prune_report(&when_unused(&store, cancel, || store.prune(&options))?);
         }
         CacheCommand::Verify(args) => {
-            let report = open(args)?.verify()?;
+            let store = open(args)?;
+            let report = when_unused(&store, cancel, || store.verify())?;
             Ui::verify_report(&report);
             if !report.corrupt.is_empty() {
                 return Err(CliError::CorruptCache(report.corrupt.len()));
@@ -57,7 +58,7 @@ fn run_blocking(command: &CacheCommand, cancel: &Cancel) -> Result<(), CliError>
     Ok(())
 }
 
-/// Runs a prune or clear once no pull uses the cache (they hold a lease on it, see
+/// Runs a prune, clear or verify once no pull uses the cache (they hold a lease on it, see
 /// [`Store::lease`]): while one does, says so once and tries again until it has finished, or
 /// until Ctrl+C.
 fn when_unused<T>(
