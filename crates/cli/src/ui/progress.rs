@@ -1,5 +1,6 @@
 //! The progress display of a pull: bars on a terminal, lines in a log, nothing with `--quiet`.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -10,6 +11,19 @@ fn style(template: &str) -> ProgressStyle {
     ProgressStyle::with_template(template)
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ")
+}
+
+/// The style of a blob download's bar, parsed once: every bar gets a copy (`set_style` takes
+/// one by value).
+fn blob_style() -> ProgressStyle {
+    static STYLE: OnceLock<ProgressStyle> = OnceLock::new();
+    STYLE
+        .get_or_init(|| {
+            style(
+                "{prefix:>14} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {percent:>3}% {binary_bytes_per_sec} ETA {eta}",
+            )
+        })
+        .clone()
 }
 
 /// The progress display of one pull; cheap to clone into download tasks.
@@ -71,9 +85,7 @@ impl PullProgress {
         let bar = self
             .multi
             .insert_before(&self.total, ProgressBar::new(size));
-        bar.set_style(style(
-            "{prefix:>14} [{bar:30.cyan/blue}] {bytes}/{total_bytes} {percent:>3}% {binary_bytes_per_sec} ETA {eta}",
-        ));
+        bar.set_style(blob_style());
         bar.set_prefix(short(digest).to_owned());
         bar.set_position(already);
         bar.reset_elapsed();
