@@ -1,7 +1,8 @@
 //! Layer compression: recognising it and undoing it.
 
+use std::cell::Cell;
 use std::fmt;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use flate2::bufread::MultiGzDecoder;
@@ -116,11 +117,13 @@ impl fmt::Display for Compression {
 const BUFFER: usize = 128 * 1024;
 
 /// How far a gzip-compressed input archive may expand when it is inflated to a temporary file
-/// (a gzip stream cannot be seeked): `ratio` times its compressed size, but at least `floor`
-/// bytes whatever its size.
+/// (a gzip stream cannot be seeked): `ratio` times the compressed bytes read so far, but at least
+/// `floor` bytes. The bound follows the bytes actually read, not the file's length, so that a
+/// pipe (`/dev/stdin`, `<(curl …)`, whose length is 0) or a growing file is treated like a
+/// regular file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct InflateLimit {
-    /// How many times its compressed size an archive may inflate to.
+    /// How many times the compressed bytes read so far an archive may inflate to.
     pub(crate) ratio: u64,
     /// How many bytes any archive may inflate to.
     pub(crate) floor: u64,
@@ -135,41 +138,70 @@ impl InflateLimit {
         floor: 1 << 30,
     };
 
-    /// The most bytes an archive of `compressed` bytes may inflate to.
+    /// The most bytes an archive may inflate to once `compressed` bytes of it have been read.
     fn max_output(self, compressed: u64) -> u64 {
         compressed.saturating_mul(self.ratio).max(self.floor)
     }
 }
 
-/// Inflates the gzip-compressed archive `path` (`whole` reads it from its first byte, and it is
-/// `compressed` bytes long) into a temporary file, stopping with
-/// [`ArchiveError::InflateLimit`] as soon as the output passes `limit` (the partial file is
-/// deleted).
+/// Inflates the gzip-compressed archive `path` (`whole` reads it from its first byte; it may be
+/// a pipe) into a temporary file, stopping with [`ArchiveError::InflateLimit`] as soon as the
+/// output passes `limit` of the compressed bytes read so far (the partial file is deleted).
 pub(crate) fn inflate_archive(
     path: &Path,
     whole: impl Read,
-    compressed: u64,
     limit: InflateLimit,
 ) -> Result<NamedTempFile, ArchiveError> {
-    let max = limit.max_output(compressed);
+    let tar_error = |source| ArchiveError::Tar {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut temp = NamedTempFile::new()
         .map_err(|e| ArchiveError::file("cannot create a temporary file for", path, e))?;
-    let mut decoder = Compression::Gzip.decoder(whole).take(max.saturating_add(1));
-    let written =
-        io::copy(&mut decoder, temp.as_file_mut()).map_err(|source| ArchiveError::Tar {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    if written > max {
-        return Err(ArchiveError::InflateLimit {
-            path: path.to_path_buf(),
-            limit: max,
-            ratio: limit.ratio,
-            floor: limit.floor,
-            compressed,
-        });
+    let read = Cell::new(0_u64);
+    let mut decoder = Compression::Gzip.decoder(Counting {
+        inner: whole,
+        count: &read,
+    });
+    let mut buffer = vec![0_u8; BUFFER];
+    let mut written = 0_u64;
+    loop {
+        let n = match decoder.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(tar_error(e)),
+        };
+        written = written.saturating_add(n as u64);
+        let max = limit.max_output(read.get());
+        if written > max {
+            return Err(ArchiveError::InflateLimit {
+                path: path.to_path_buf(),
+                limit: max,
+                ratio: limit.ratio,
+                floor: limit.floor,
+                compressed: read.get(),
+            });
+        }
+        temp.as_file_mut()
+            .write_all(&buffer[..n])
+            .map_err(|e| ArchiveError::file("cannot write the decompressed copy of", path, e))?;
     }
     Ok(temp)
+}
+
+/// A reader that adds the bytes it reads to `count`.
+struct Counting<'a, R> {
+    inner: R,
+    count: &'a Cell<u64>,
+}
+
+impl<R: Read> Read for Counting<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get().saturating_add(n as u64));
+        Ok(n)
+    }
 }
 
 /// Reads a gzip decoder to its end, then drains what remains of its input.
@@ -376,13 +408,76 @@ mod tests {
 
     /// Inflates `compressed` as the archive `bomb.tar.gz` within `limit`.
     fn inflate(compressed: &[u8], limit: InflateLimit) -> Result<Vec<u8>, ArchiveError> {
-        let temp = inflate_archive(
-            Path::new("bomb.tar.gz"),
-            compressed,
-            compressed.len() as u64,
-            limit,
-        )?;
+        let temp = inflate_archive(Path::new("bomb.tar.gz"), compressed, limit)?;
         Ok(std::fs::read(temp.path()).unwrap())
+    }
+
+    /// Inflates `compressed` as `fifo.tar.gz` read from a pipe (no length, no seeking), fed by
+    /// another thread in small writes.
+    fn inflate_from_pipe(
+        compressed: Vec<u8>,
+        limit: InflateLimit,
+    ) -> Result<Vec<u8>, ArchiveError> {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let feeder = std::thread::spawn(move || {
+            for chunk in compressed.chunks(4096) {
+                // The reader stops early on a bomb: the pipe then breaks, which is expected.
+                if writer.write_all(chunk).is_err() {
+                    break;
+                }
+            }
+        });
+        let result = inflate_archive(Path::new("fifo.tar.gz"), reader, limit);
+        feeder.join().unwrap();
+        Ok(std::fs::read(result?.path()).unwrap())
+    }
+
+    /// `len` bytes that gzip shrinks only about twice (xorshift noise, then a constant pair).
+    fn half_random(len: usize) -> Vec<u8> {
+        let mut x = 0x9e37_79b9_u32;
+        let mut out = Vec::with_capacity(len + 4);
+        while out.len() < len {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            out.extend_from_slice(&x.to_le_bytes()[..2]);
+            out.extend_from_slice(b"ab");
+        }
+        out.truncate(len);
+        out
+    }
+
+    #[test]
+    fn a_pipe_is_limited_by_the_bytes_read_like_a_file() {
+        let limit = InflateLimit {
+            ratio: 100,
+            floor: 64 << 10,
+        };
+        // 4 MiB, far above the floor, that a pipe (whose length reads as 0) must let through.
+        let content = half_random(4 << 20);
+        let compressed = gzip(&content);
+        assert!(compressed.len() as u64 > limit.floor);
+        assert!(inflate_from_pipe(compressed.clone(), limit).unwrap() == content);
+        assert!(inflate(&compressed, limit).unwrap() == content);
+
+        // A bomb still stops, from a pipe as from a file, within the bytes read so far.
+        let bomb = gzip(&vec![0_u8; 32 << 20]);
+        for err in [
+            inflate_from_pipe(bomb.clone(), limit).unwrap_err(),
+            inflate(&bomb, limit).unwrap_err(),
+        ] {
+            let ArchiveError::InflateLimit {
+                limit: max,
+                compressed,
+                ..
+            } = err
+            else {
+                panic!("not the inflation limit: {err}");
+            };
+            assert!(compressed <= bomb.len() as u64);
+            assert_eq!(max, limit.max_output(compressed));
+            assert!(max < 32 << 20);
+        }
     }
 
     #[test]
@@ -404,24 +499,26 @@ mod tests {
             ratio: 100,
             floor: 1 << 20,
         };
-        let max = limit.max_output(compressed);
         let err = inflate(&bomb, limit).unwrap_err();
         let ArchiveError::InflateLimit {
-            limit: reported,
-            compressed: reported_compressed,
+            limit: max,
+            compressed: read,
             ..
         } = &err
         else {
             panic!("not the inflation limit: {err}");
         };
-        assert_eq!((*reported, *reported_compressed), (max, compressed));
+        let (max, read) = (*max, *read);
+        assert!(read <= compressed);
+        assert_eq!(max, limit.max_output(read));
         assert!(!err.is_integrity());
         assert_eq!(
             err.to_string(),
             format!(
-                "`bomb.tar.gz` decompresses to more than {max} bytes (100 times its {compressed} \
-                 bytes, at least 1048576): refused as a possible gzip bomb; if you trust it, \
-                 decompress it yourself (`gunzip -k`) and give the plain tar, which is read in place"
+                "`bomb.tar.gz` decompresses to more than {max} bytes (100 times the {read} \
+                 compressed bytes read so far, at least 1048576): refused as a possible gzip \
+                 bomb; if you trust it, decompress it yourself (`gunzip -k`) and give the plain \
+                 tar, which is read in place"
             )
         );
         // The ratio alone refuses it too; either bound, large enough, lets it through.
@@ -431,7 +528,8 @@ mod tests {
         };
         assert!(matches!(
             inflate(&bomb, ratio_only),
-            Err(ArchiveError::InflateLimit { limit, .. }) if limit == compressed * 100
+            Err(ArchiveError::InflateLimit { limit, compressed: read, .. })
+                if limit == read * 100 && read <= compressed
         ));
         let roomy = InflateLimit {
             ratio: 100,

@@ -173,9 +173,9 @@ pub enum ArchiveError {
     /// A gzip-compressed archive inflates to more than [`ArchiveReader`](crate::ArchiveReader)
     /// writes to its temporary copy: a gzip bomb, or an unusually compressible archive.
     #[error(
-        "`{}` decompresses to more than {limit} bytes ({ratio} times its {compressed} bytes, \
-         at least {floor}): refused as a possible gzip bomb; if you trust it, decompress it \
-         yourself (`gunzip -k`) and give the plain tar, which is read in place",
+        "`{}` decompresses to more than {limit} bytes ({ratio} times the {compressed} \
+         compressed bytes read so far, at least {floor}): refused as a possible gzip bomb; if \
+         you trust it, decompress it yourself (`gunzip -k`) and give the plain tar, which is read in place",
         path.display()
     )]
     InflateLimit {
@@ -183,11 +183,11 @@ pub enum ArchiveError {
         path: PathBuf,
         /// The most bytes it could inflate to.
         limit: u64,
-        /// How many times its compressed size an archive may inflate to.
+        /// How many times the compressed bytes read so far an archive may inflate to.
         ratio: u64,
         /// How many bytes any archive may inflate to, whatever its compressed size.
         floor: u64,
-        /// Its compressed size.
+        /// The compressed bytes read when the limit was passed.
         compressed: u64,
     },
 

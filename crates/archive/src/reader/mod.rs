@@ -91,8 +91,9 @@ pub struct VerifyReport {
 /// tar plain or gzip-compressed), an OCI archive or an OCI layout directory.
 ///
 /// Opening reads the member headers once (seeking over the data; a gzip-compressed tar is first
-/// decompressed to a temporary file of at most 100 times its size or 1 GiB, whichever is larger,
-/// else [`ArchiveError::InflateLimit`](crate::ArchiveError::InflateLimit)), refusing absolute names, `..` components, links
+/// decompressed to a temporary file of at most 100 times the compressed bytes read so far or
+/// 1 GiB, whichever is larger, the same for a pipe as for a file, else
+/// [`ArchiveError::InflateLimit`](crate::ArchiveError::InflateLimit)), refusing absolute names, `..` components, links
 /// escaping the archive and device files, then parses the manifests and configs and checks the
 /// configs' digests. Layers are never held in memory: they are streamed from the archive by
 /// [`BlobSource::open`] and [`ArchiveReader::open_layer`]. [`ArchiveReader::verify`] re-hashes

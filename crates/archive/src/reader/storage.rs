@@ -128,19 +128,15 @@ impl Storage {
 impl TarFile {
     /// Opens a tar, decompressing a gzip-compressed one into a temporary file first (a gzip
     /// stream cannot be seeked, and layers are never held in memory), within
-    /// [`InflateLimit::ARCHIVE`].
+    /// [`InflateLimit::ARCHIVE`] of the compressed bytes read (a pipe's length is unknown).
     fn open_path(path: &Path) -> Result<Self, ArchiveError> {
         let file = File::open(path).map_err(|e| ArchiveError::file("cannot open", path, e))?;
-        let compressed = file
-            .metadata()
-            .map_err(|e| ArchiveError::file("cannot read", path, e))?
-            .len();
         let (compression, whole) = Compression::detect(BufReader::new(file))
             .map_err(|e| ArchiveError::file("cannot read", path, e))?;
         if compression != Compression::Gzip {
             return Ok(Self::Path(path.to_path_buf()));
         }
-        let temp = compression::inflate_archive(path, whole, compressed, InflateLimit::ARCHIVE)?;
+        let temp = compression::inflate_archive(path, whole, InflateLimit::ARCHIVE)?;
         Ok(Self::Inflated {
             original: path.to_path_buf(),
             temp,
