@@ -8,7 +8,7 @@ use imgpull_auth::{Credential, Keychain};
 use imgpull_reference::{Descriptor, Platform, Reference};
 use imgpull_registry::{Client, ClientBuilder, ErrorKind, RegistryError, RetryPolicy};
 use imgpull_tests::fake::{FakeImage, FakeRegistry, FakeTokenRealm, Fault, RealmConfig};
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn amd64() -> Platform {
@@ -142,6 +142,47 @@ async fn a_cdn_that_keeps_refusing_is_a_network_error_naming_it_after_bounded_re
     assert_eq!(registry.requests_to(&digest).await.len(), attempts);
     assert_cdn_got_no_credentials(&cdn).await;
     assert_eq!(realm.requests().await.len(), 1, "no re-authentication");
+}
+
+#[tokio::test]
+async fn a_login_check_refused_by_a_redirect_target_does_not_blame_the_credentials() {
+    let cdn = hostile_cdn(401, u64::MAX, Vec::new()).await;
+    // `/v2/` asks for credentials, and sends a request that carries them to the CDN.
+    let registry = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v2/"))
+        .and(header_exists("authorization"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/cdn/layer?sig=1", cdn.uri())),
+        )
+        .mount(&registry)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v2/"))
+        .respond_with(
+            ResponseTemplate::new(401).insert_header("www-authenticate", r#"Basic realm="r""#),
+        )
+        .mount(&registry)
+        .await;
+    let host = registry.address().to_string();
+    let client = ClientBuilder::new()
+        .retry_policy(RetryPolicy::fast())
+        .keychain(Keychain::new().with_explicit(&host, Credential::basic("u", "p")))
+        .build()
+        .unwrap();
+
+    let error = client.check_credentials(&host).await.unwrap_err();
+
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    let message = error.to_string();
+    let cdn_host = cdn.address().to_string();
+    assert!(
+        message.contains(&format!("401 from {cdn_host}, where {host}")),
+        "{message}"
+    );
+    assert!(!message.contains("rejected the credentials"), "{message}");
+    assert_cdn_got_no_credentials(&cdn).await;
 }
 
 #[cfg(unix)]

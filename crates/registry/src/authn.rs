@@ -2,7 +2,7 @@
 //! the challenge's realm and cached per (registry, scopes), and the single re-authentication
 //! allowed after a refusal. The protocol decisions themselves live in `imgpull-auth`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
@@ -15,7 +15,7 @@ use reqwest::{Method, Response};
 use tokio::sync::OnceCell;
 
 use crate::body::read_capped;
-use crate::client::{Client, Ping};
+use crate::client::{Client, Ping, Request, same_origin};
 use crate::error::RegistryError;
 
 /// The OAuth2 `client_id` sent with token `POST` requests.
@@ -55,11 +55,24 @@ pub(crate) struct AuthState {
     tokens: TokenCache,
     /// The credential per registry host, looked up once (single-flight: concurrent requests
     /// wait for the one lookup, so a credential helper runs once per host).
-    credentials: Mutex<HashMap<String, Arc<OnceCell<Credential>>>>,
+    credentials: Mutex<HashMap<String, HostCredential>>,
     /// Scopes a registry asked for with `insufficient_scope`, per (registry, repository),
     /// so that later requests ask for them at once instead of being refused again.
     learned_scopes: Mutex<HashMap<(String, String), Vec<Scope>>>,
     token_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A registry host's credential and the headers built from it.
+#[derive(Debug, Default)]
+struct HostCredential {
+    /// The credential, or its lookup under way.
+    cell: Arc<OnceCell<Credential>>,
+    /// How many times the host's credential was forgotten: a refusal forgets only the
+    /// generation it was sent with.
+    generation: u64,
+    /// The `Authorization` headers built from this generation's credential (Basic, or
+    /// bearer tokens obtained with it; a few per pull).
+    issued: HashSet<HeaderValue>,
 }
 
 /// The challenges of a response's `WWW-Authenticate` headers.
@@ -129,16 +142,18 @@ impl AuthState {
 
     /// The credential for a registry host, looked up once per client however many requests
     /// ask at the same time (a credential helper is a process to start, and may prompt), off
-    /// the async threads. A failed lookup is not kept: the next request tries again.
-    pub(crate) async fn credential(&self, registry: &str) -> Result<Credential, RegistryError> {
-        let cell = self
-            .credentials
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(registry.to_owned())
-            .or_default()
-            .clone();
-        cell.get_or_try_init(|| async {
+    /// the async threads. A failed lookup is not kept: the next request tries again. Returns
+    /// the credential's generation too, for [`AuthState::note_issued`].
+    async fn credential(&self, registry: &str) -> Result<(Credential, u64), RegistryError> {
+        let (cell, generation) = {
+            let mut credentials = self
+                .credentials
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let host = credentials.entry(registry.to_owned()).or_default();
+            (host.cell.clone(), host.generation)
+        };
+        let credential = cell.get_or_try_init(|| async {
             let keychain = self.keychain.clone();
             let host = registry.to_owned();
             tokio::task::spawn_blocking(move || keychain.resolve(&host))
@@ -148,9 +163,22 @@ impl AuthState {
                     reason: format!("the credential lookup did not finish: {e}"),
                 })?
                 .map_err(|e| auth_error(registry, e))
-        })
-        .await
-        .cloned()
+        });
+        Ok((credential.await?.clone(), generation))
+    }
+
+    /// Remembers that `header` was built from the credential of `generation`, if that is
+    /// still the host's current one: a refusal of it may then forget that credential.
+    fn note_issued(&self, registry: &str, generation: u64, header: &HeaderValue) {
+        let mut credentials = self
+            .credentials
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(host) = credentials.get_mut(registry)
+            && host.generation == generation
+        {
+            host.issued.insert(header.clone());
+        }
     }
 
     /// The scopes to ask for when accessing `repository` on `registry`: `pull`, plus any
@@ -173,30 +201,29 @@ impl AuthState {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(registry)
-            .and_then(|cell| cell.get())
+            .and_then(|host| host.cell.get())
             .is_some_and(|credential| !credential.is_anonymous())
     }
 
     /// Forgets the credential of `registry` after the registry refused it as expired (ECR's
-    /// 403 to the `refused` header), so that it is looked up again; unless the one known now
-    /// is already another, or its lookup is under way: requests refused at the same time share
-    /// one new lookup.
+    /// 403 to the `refused` header), so that it is looked up again; only when `refused` was
+    /// built from the current generation's credential, and that lookup is done: requests
+    /// refused together (with a header of an older generation, or while the new lookup is
+    /// under way) share one new lookup, whatever the kind of credential.
     fn forget_credential(&self, registry: &str, refused: Option<&HeaderValue>) {
         let mut credentials = self
             .credentials
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let stale = credentials
-            .get(registry)
-            .and_then(|cell| cell.get())
-            .is_some_and(|credential| {
-                match (imgpull_auth::basic_authorization(credential), refused) {
-                    (Some(sent), Some(refused)) => sent.expose().as_bytes() == refused.as_bytes(),
-                    _ => true,
-                }
-            });
-        if stale {
-            credentials.remove(registry);
+        let Some(host) = credentials.get_mut(registry) else {
+            return;
+        };
+        let current = refused.is_some_and(|refused| host.issued.contains(refused));
+        if current && host.cell.initialized() {
+            *host = HostCredential {
+                generation: host.generation.saturating_add(1),
+                ..HostCredential::default()
+            };
         }
     }
 
@@ -225,24 +252,28 @@ impl AuthState {
         token_use: TokenUse<'_>,
     ) -> Result<Option<HeaderValue>, RegistryError> {
         let registry = ping.host.as_str();
-        let credential = self.credential(registry).await?;
-        match challenge.scheme {
-            Scheme::Basic => imgpull_auth::basic_authorization(&credential)
-                .map(|secret| header_value(registry, &secret))
-                .transpose(),
+        let (credential, generation) = self.credential(registry).await?;
+        let secret = match challenge.scheme {
+            Scheme::Basic => imgpull_auth::basic_authorization(&credential),
             Scheme::Bearer => {
                 if let Credential::RegistryToken(token) = &credential {
-                    let secret = imgpull_auth::bearer_authorization(token);
-                    return header_value(registry, &secret).map(Some);
+                    Some(imgpull_auth::bearer_authorization(token))
+                } else {
+                    let bearer = bearer_of(registry, challenge)?;
+                    let token = self
+                        .token(client, registry, &bearer, scopes, &credential, token_use)
+                        .await?;
+                    Some(imgpull_auth::bearer_authorization(&token))
                 }
-                let bearer = bearer_of(registry, challenge)?;
-                let token = self
-                    .token(client, registry, &bearer, scopes, &credential, token_use)
-                    .await?;
-                header_value(registry, &imgpull_auth::bearer_authorization(&token)).map(Some)
             }
-            Scheme::Other(_) => Ok(None),
-        }
+            Scheme::Other(_) => None,
+        };
+        let Some(secret) = secret else {
+            return Ok(None);
+        };
+        let header = header_value(registry, &secret)?;
+        self.note_issued(registry, generation, &header);
+        Ok(Some(header))
     }
 
     /// A token for (registry, scopes), from the cache or the realm as `token_use` says.
@@ -417,7 +448,9 @@ impl Client {
     /// requested with Basic credentials, or with a fresh bearer token obtained from the
     /// realm with them. A registry without authentication accepts anything.
     ///
-    /// Fails with [`crate::ErrorKind::Auth`] when there is no credential or it is refused.
+    /// Fails with [`crate::ErrorKind::Auth`] when there is no credential or it is refused. A
+    /// 401 or 403 from a redirect target on another origin, which never saw the credentials,
+    /// is [`RegistryError::RedirectRefused`] instead, as for any other request.
     pub async fn check_credentials(&self, registry: &str) -> Result<(), RegistryError> {
         let registry = crate::builder::normalize_registry(registry);
         let api_host = if registry == imgpull_reference::DOCKER_HUB {
@@ -437,8 +470,13 @@ impl Client {
         let Some(challenge) = ping.challenge() else {
             return Ok(());
         };
-        let url = ping.url("/v2/")?;
-        let (ping, challenge, url) = (&ping, &challenge, &url);
+        let request = Request {
+            method: Method::GET,
+            url: ping.url("/v2/")?,
+            headers: HeaderMap::new(),
+            repository: None,
+        };
+        let (ping, challenge, request) = (&ping, &challenge, &request);
         let policy = self.inner.retry;
         self.with_retries(&policy, move || async move {
             let authorization = self
@@ -449,17 +487,20 @@ impl Client {
             let response = self
                 .send_once(
                     ping,
-                    &Method::GET,
-                    url.clone(),
-                    &HeaderMap::new(),
+                    &request.method,
+                    request.url.clone(),
+                    &request.headers,
                     authorization.as_ref(),
                 )
                 .await?;
             if response.status().is_success() {
                 return Ok(());
             }
+            if !same_origin(response.url(), &ping.base) {
+                return Err(self.redirect_target_error(ping, request, response).await);
+            }
             Err(self
-                .status_error(&Method::GET, url, None, response, true)
+                .status_error(&request.method, &request.url, None, response, true)
                 .await)
         })
         .await

@@ -445,7 +445,7 @@ impl Client {
 
     /// The error for a failure answered by a redirect target on another origin, which never
     /// saw the registry's credentials.
-    async fn redirect_target_error(
+    pub(crate) async fn redirect_target_error(
         &self,
         ping: &Ping,
         request: &Request<'_>,
@@ -707,7 +707,7 @@ pub(crate) fn host_port(url: &Url) -> String {
 }
 
 /// Whether two URLs have the same scheme, host and port.
-fn same_origin(a: &Url, b: &Url) -> bool {
+pub(crate) fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
