@@ -715,9 +715,10 @@ async fn a_range_refused_even_from_byte_zero_is_final() {
 
 #[tokio::test]
 async fn a_shorter_range_than_asked_for_is_kept_and_the_rest_asked_for_at_once() {
-    let (registry, bytes, descriptor) = registry_with_blob(50_000, 16).await;
+    const MIB: usize = 1 << 20;
+    let (registry, bytes, descriptor) = registry_with_blob(3 * MIB, 16).await;
     let reference = registry.reference("r/blob");
-    // No retries at all: a shorter range is not a failure.
+    // No retries at all: a shorter range of at least 1 MiB is not a failure.
     let client = builder()
         .retry_policy(RetryPolicy::fast().with_max_attempts(1))
         .build()
@@ -728,7 +729,7 @@ async fn a_shorter_range_than_asked_for_is_kept_and_the_rest_asked_for_at_once()
     assert_eq!((stream.start_offset(), stream.end_offset()), (1000, 6000));
     drop(stream);
 
-    registry.inject("/blobs/", Fault::ShortRange(5000), 2);
+    registry.inject("/blobs/", Fault::ShortRange(MIB), 2);
     let tail = download_all(&client, &reference, &descriptor, 1000)
         .await
         .unwrap();
@@ -738,8 +739,58 @@ async fn a_shorter_range_than_asked_for_is_kept_and_the_rest_asked_for_at_once()
         ranges[1..],
         [
             Some("bytes=1000-".to_owned()),
+            Some(format!("bytes={}-", 1000 + MIB)),
+            Some(format!("bytes={}-", 1000 + 2 * MIB))
+        ]
+    );
+}
+
+/// Review 3 finding 3: a server that answers every range with a few bytes costs an attempt
+/// per answer, so the download ends after the policy's attempts with a clear error instead
+/// of one request per byte.
+#[tokio::test]
+async fn tiny_ranges_cost_attempts_and_end_in_a_clear_error() {
+    let (registry, bytes, descriptor) = registry_with_blob(100_000, 17).await;
+    let reference = registry.reference("r/blob");
+    let client = builder()
+        .retry_policy(RetryPolicy::fast().with_max_attempts(4))
+        .build()
+        .unwrap();
+
+    // Two short answers within the attempts: the download completes.
+    registry.inject("/blobs/", Fault::ShortRange(5000), 2);
+    let tail = download_all(&client, &reference, &descriptor, 1000)
+        .await
+        .unwrap();
+    assert_eq!(tail, bytes[1000..]);
+    assert_eq!(
+        blob_ranges(&registry, &descriptor).await,
+        [
+            Some("bytes=1000-".to_owned()),
             Some("bytes=6000-".to_owned()),
             Some("bytes=11000-".to_owned())
+        ]
+    );
+
+    // Every range answered with one byte: four requests, then the error.
+    registry.inject("/blobs/", Fault::ShortRange(1), usize::MAX);
+    let error = expect_error(
+        download_all(&client, &reference, &descriptor, 1000),
+        ErrorKind::Network,
+        &[
+            "gave up after 4 attempts",
+            "ended after 1004 of 100000 bytes",
+        ],
+    )
+    .await;
+    assert!(matches!(error, RegistryError::GaveUp { .. }), "{error}");
+    assert_eq!(
+        blob_ranges(&registry, &descriptor).await[3..],
+        [
+            Some("bytes=1000-".to_owned()),
+            Some("bytes=1001-".to_owned()),
+            Some("bytes=1002-".to_owned()),
+            Some("bytes=1003-".to_owned())
         ]
     );
 }

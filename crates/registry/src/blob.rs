@@ -26,7 +26,7 @@ use crate::redact::redact_url;
 /// discards what it has. It yields an error when the body breaks, ends short of the
 /// descriptor's size, or runs past it; a server that answers the range with a shorter one
 /// (RFC 9110 allows it) ends the stream there with [`RegistryError::Truncated`], which the
-/// caller resumes like any broken body ([`Client::download`] does it at once). It does not
+/// caller resumes like any broken body (see [`crate::BlobOrigins::download`]). It does not
 /// hash: the consumer (the blob store) verifies the digest while writing.
 pub struct BlobStream {
     body: Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>,
@@ -253,13 +253,14 @@ impl Client {
 }
 
 /// How a [`pump`] ended without error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Pumped {
     /// The blob's last byte reached the sink.
     Complete,
     /// The server answered with a shorter range, all of which reached the sink: the rest is
-    /// to be asked for from the new position.
-    ShortRange,
+    /// to be asked for from the new position. The error says where the answer ended, for
+    /// when the caller gives up on such answers.
+    ShortRange(RegistryError),
 }
 
 /// Feeds a stream to the sink from `position` on, skipping what the sink already has when
@@ -278,8 +279,8 @@ where
     while let Some(chunk) = stream.next().await {
         let chunk = match chunk {
             Ok(chunk) => chunk,
-            Err(_) if stream.ended_at_short_range() && skip == 0 => {
-                return Ok(Pumped::ShortRange);
+            Err(error) if stream.ended_at_short_range() && skip == 0 => {
+                return Ok(Pumped::ShortRange(error));
             }
             Err(error) => return Err(error),
         };

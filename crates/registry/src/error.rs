@@ -23,7 +23,8 @@ pub enum ErrorKind {
     Network,
     /// Bytes did not match their digest or size.
     Integrity,
-    /// Something is malformed or unsupported: a manifest, a URL, an option, schema1.
+    /// Something is malformed, unsupported or refused by policy: a manifest, a URL, an
+    /// option, schema1, a redirect from https to plain http on another machine.
     Invalid,
     /// Anything else (other 4xx statuses, TLS set-up, a failing sink).
     Other,
@@ -380,7 +381,9 @@ pub enum RegistryError {
         found: Box<Platform>,
     },
 
-    /// A redirect could not be followed.
+    /// A redirect could not be followed: it was malformed, there were too many, or policy
+    /// refused it (from https to plain http on another machine; the message names the
+    /// `--insecure-registry` option that allows it). Never retried.
     #[error("bad redirect from {url}: {reason}")]
     Redirect {
         /// The redacted URL that redirected.
@@ -490,7 +493,6 @@ impl RegistryError {
             },
             Self::Network { .. }
             | Self::Truncated { .. }
-            | Self::Redirect { .. }
             | Self::RedirectRefused { .. }
             | Self::TimedOut { .. }
             // A range the server would not serve is its failure, not the bytes': a download
@@ -506,6 +508,9 @@ impl RegistryError {
             | Self::InvalidResponse { .. }
             | Self::InvalidUrl { .. }
             | Self::InvalidOption { .. }
+            // A redirect refused by policy (https to plain http on another machine, which
+            // `--insecure-registry` allows) or malformed: trying again changes nothing.
+            | Self::Redirect { .. }
             | Self::CaFile { .. } => ErrorKind::Invalid,
             Self::Tls { .. } | Self::Client(_) | Self::Sink { .. } => ErrorKind::Other,
         }
@@ -784,6 +789,16 @@ mod tests {
         };
         assert_eq!(error.kind(), ErrorKind::Network);
         assert_eq!(error.retry_decision(), Retry::No, "read from 0 instead");
+    }
+
+    #[test]
+    fn a_redirect_refused_by_policy_is_invalid_and_not_retried() {
+        let error = RegistryError::Redirect {
+            url: "https://registry.example/v2/".into(),
+            reason: "a request started on https was sent to plain http on another machine".into(),
+        };
+        assert_eq!(error.kind(), ErrorKind::Invalid);
+        assert_eq!(error.retry_decision(), Retry::No);
     }
 
     #[test]

@@ -147,10 +147,12 @@ impl BlobOrigins {
     /// Within one origin, a broken body resumes with `Range: bytes=<position>-` (a server
     /// that answers a range with the whole blob, or cannot serve it and is asked for the whole
     /// blob, has the bytes the sink already holds skipped, so the sink sees each byte once; a
-    /// shorter range than asked for is taken and the rest asked for at once); attempts and
-    /// time are bounded by the retry policy, counted afresh once the download has moved on by
-    /// at least 1 MiB. An origin that fails for good hands over to the next one at the same
-    /// position. The registry's failure, and any failure of the sink, is returned.
+    /// shorter range than asked for is taken and the rest asked for, at once when the
+    /// download has moved on by at least 1 MiB since the budget was last counted afresh, as
+    /// a retry otherwise); attempts and time are bounded by the retry policy, counted afresh
+    /// once the download has moved on by at least 1 MiB. An origin that fails for good hands
+    /// over to the next one at the same position. The registry's failure, and any failure of
+    /// the sink, is returned.
     pub async fn download<F, E>(
         &mut self,
         offset: u64,
@@ -367,8 +369,10 @@ impl Client {
     }
 
     /// Downloads a blob from one origin, from `position` to its end, resuming a broken body
-    /// (and a shorter range than asked for, at once) with `Range`; `position` follows the
-    /// bytes the sink took.
+    /// and a shorter range than asked for with `Range`; `position` follows the bytes the
+    /// sink took. Each resume costs an attempt of the retry policy, except a shorter range
+    /// that moved the download on by [`MIN_PROGRESS`]; the attempts and the time start afresh
+    /// after each [`MIN_PROGRESS`] bytes.
     async fn download_at<F, E>(
         &self,
         origin: &BlobOrigin,
@@ -390,23 +394,28 @@ impl Client {
             let stream = self
                 .open_at(origin, reference, descriptor, *position)
                 .await?;
-            let error = match pump(stream, position, descriptor, sink).await {
+            let (error, asked, short) = match pump(stream, position, descriptor, sink).await {
                 Ok(Pumped::Complete) => return Ok(()),
-                Ok(Pumped::ShortRange) => {
-                    // Not a failed attempt: the server chose to send less (at least a byte).
-                    attempts = attempts.saturating_sub(1);
-                    continue;
-                }
-                Err(error) => error,
-            };
-            let Retry::After(asked) = error.retry_decision() else {
-                return Err(error);
+                Ok(Pumped::ShortRange(error)) => (error, None, true),
+                Err(error) => match error.retry_decision() {
+                    Retry::After(asked) => (error, asked, false),
+                    Retry::No => return Err(error),
+                },
             };
             if position.saturating_sub(progress_mark) >= MIN_PROGRESS {
                 progress_mark = *position;
-                attempts = 1;
                 start = Instant::now();
+                if short {
+                    // The server chose to send less, but enough: the rest is asked for at
+                    // once, with the budget afresh.
+                    attempts = 0;
+                    continue;
+                }
+                attempts = 1;
             }
+            // A broken body, or a shorter range that moved the download on by less than
+            // MIN_PROGRESS (a server answering every range with a byte), costs an attempt
+            // and counts against the policy's total time.
             let Some(delay) = policy.next_delay(attempts, start.elapsed(), asked) else {
                 return Err(RegistryError::GaveUp {
                     attempts,

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use imgpull_reference::{Descriptor, Digest, Reference, media_types};
-use imgpull_registry::{ClientBuilder, ErrorKind, RetryPolicy};
+use imgpull_registry::{ClientBuilder, ErrorKind, RegistryError, RetryPolicy};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use wiremock::matchers::{any, path};
@@ -249,7 +249,9 @@ async fn a_registry_on_https_is_not_followed_to_plain_http_on_another_machine() 
     };
 
     let error = client.tags(&on(to_another_machine)).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    // A refusal by policy, not a network failure worth trying again.
+    assert!(matches!(error, RegistryError::Redirect { .. }), "{error}");
+    assert_eq!(error.kind(), ErrorKind::Invalid, "{error}");
     let message = error.to_string();
     assert!(message.contains("plain http"), "{message}");
     let cdn = format!("cdn.test:{}", plain.address().port());
