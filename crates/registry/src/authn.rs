@@ -460,7 +460,7 @@ impl Client {
         };
         let endpoint = self.registry_endpoint(&registry, api_host);
         let ping = self.ping(&endpoint).await?;
-        let credential = self.inner.auth.credential(&ping.host).await?;
+        let (credential, _) = self.inner.auth.credential(&ping.host).await?;
         if credential.is_anonymous() {
             return Err(RegistryError::Auth {
                 registry,
@@ -584,6 +584,13 @@ mod tests {
         assert!(TokenUse::Replacing(None).accepts(&token));
     }
 
+    /// The credential known for `h` (`None` while it is looked up), and its generation.
+    fn known(auth: &AuthState) -> (Option<Credential>, u64) {
+        let credentials = auth.credentials.lock().unwrap();
+        let host = &credentials["h"];
+        (host.cell.get().cloned(), host.generation)
+    }
+
     #[tokio::test]
     async fn an_expired_credential_is_forgotten_once_by_requests_refused_together() {
         let (old, new) = (Credential::basic("u", "old"), Credential::basic("u", "new"));
@@ -591,35 +598,81 @@ mod tests {
             header_value("h", &imgpull_auth::basic_authorization(credential).unwrap()).unwrap()
         };
         let auth = AuthState::new(Keychain::new().with_explicit("h", new.clone()));
-        let known = |auth: &AuthState| {
-            auth.credentials
-                .lock()
-                .unwrap()
-                .get("h")
-                .map(|cell| cell.get().cloned())
-        };
+        auth.credentials.lock().unwrap().insert(
+            "h".into(),
+            HostCredential {
+                cell: Arc::new(OnceCell::new_with(Some(old.clone()))),
+                generation: 0,
+                issued: HashSet::from([header(&old)]),
+            },
+        );
         // The first request refused with the old credential forgets it …
-        auth.credentials
-            .lock()
-            .unwrap()
-            .insert("h".into(), Arc::new(OnceCell::new_with(Some(old.clone()))));
         auth.forget_credential("h", Some(&header(&old)));
-        assert_eq!(known(&auth), None);
+        assert_eq!(known(&auth), (None, 1));
         // … a request refused at the same time keeps the lookup under way …
-        auth.credentials
-            .lock()
-            .unwrap()
-            .insert("h".into(), Arc::default());
         auth.forget_credential("h", Some(&header(&old)));
-        assert_eq!(known(&auth), Some(None));
-        // … and the credential it found.
-        auth.credentials.lock().unwrap().clear();
-        assert_eq!(auth.credential("h").await.unwrap(), new);
+        assert_eq!(known(&auth), (None, 1));
+        // … and the credential it found, once a header was built from it.
+        assert_eq!(auth.credential("h").await.unwrap(), (new.clone(), 1));
+        auth.note_issued("h", 1, &header(&new));
         auth.forget_credential("h", Some(&header(&old)));
-        assert_eq!(known(&auth), Some(Some(new.clone())));
-        // Refused itself, it is forgotten too.
+        assert_eq!(known(&auth), (Some(new.clone()), 1));
+        // Refused itself, it is forgotten too; a header of its generation built late is not
+        // taken for one of the next.
         auth.forget_credential("h", Some(&header(&new)));
-        assert_eq!(known(&auth), None);
+        assert_eq!(known(&auth), (None, 2));
+        assert_eq!(auth.credential("h").await.unwrap(), (new.clone(), 2));
+        auth.note_issued("h", 1, &header(&new));
+        auth.forget_credential("h", Some(&header(&new)));
+        assert_eq!(known(&auth), (Some(new), 2));
+    }
+
+    /// Many requests refused at once with bearer tokens obtained from an identity token (not a
+    /// Basic credential, so no header bytes to compare with it) run the helper once more, not
+    /// once per refusal, even when some refusals arrive after the new lookup finished.
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn refusals_of_an_identity_token_run_the_credential_helper_once() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let dir = tempfile::tempdir().unwrap();
+        let program = dir.path().join("docker-credential-counting");
+        std::fs::write(
+            &program,
+            "#!/bin/sh\necho \"$1\" >> \"$(dirname \"$0\")/calls\"\nsleep 0.2\n\
+             printf '{\"ServerURL\":\"h\",\"Username\":\"<token>\",\"Secret\":\"refresh\"}'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, r#"{"credsStore":"counting"}"#).unwrap();
+        let auth = Arc::new(AuthState::new(
+            Keychain::new()
+                .with_docker_config(&config)
+                .with_helper_search_path(dir.path()),
+        ));
+        let calls = || std::fs::read_to_string(dir.path().join("calls")).unwrap();
+
+        let (credential, generation) = auth.credential("h").await.unwrap();
+        assert!(matches!(credential, Credential::IdentityToken(_)));
+        let refused = HeaderValue::from_static("Bearer from-the-expired-credential");
+        auth.note_issued("h", generation, &refused);
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let (auth, refused) = (auth.clone(), refused.clone());
+            requests.spawn(async move {
+                auth.forget_credential("h", Some(&refused));
+                let renewed = auth.credential("h").await.unwrap();
+                // A refusal of the old token that arrives after the new lookup.
+                auth.forget_credential("h", Some(&refused));
+                renewed
+            });
+        }
+        while let Some(renewed) = requests.join_next().await {
+            assert_eq!(renewed.unwrap(), (credential.clone(), generation + 1));
+        }
+        assert_eq!(calls(), "get\nget\n");
+        assert_eq!(known(&auth), (Some(credential), generation + 1));
     }
 
     #[test]
