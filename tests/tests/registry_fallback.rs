@@ -348,53 +348,110 @@ async fn a_missing_foreign_blob_falls_back_to_the_registry_blob_endpoint() {
     assert_eq!(cdn.requests().await.len(), 1, "the 404 is not retried");
 }
 
-#[tokio::test]
-async fn foreign_urls_are_used_only_over_https_or_to_this_machine_or_an_insecure_host() {
-    let registry = FakeRegistry::start().await;
-    let mut descriptor = Descriptor::new(
-        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
-        Digest::sha256(b"layer"),
-        5,
-    );
-    descriptor.urls = vec![
-        "https://go.microsoft.com/fwlink/layer".to_owned(),
-        "http://cdn.example/layer".to_owned(),
-        "http://insecure.example:8080/layer".to_owned(),
-        "http://127.0.0.1:9/layer".to_owned(),
-        "ftp://cdn.example/layer".to_owned(),
-        "file:///etc/passwd".to_owned(),
-        "not a url".to_owned(),
-    ];
-    let client = builder()
-        .insecure_registry("insecure.example:8080")
-        .build()
-        .unwrap();
-
-    let origins = client.blob_origins(&registry.reference("win/app"), &descriptor);
-
-    let listed: Vec<(OriginKind, String)> = origins
+/// The origins a client lists for a descriptor of `media_type` with `urls`, as kinds and URLs.
+fn listed_origins(
+    client: &Client,
+    reference: &Reference,
+    media_type: &str,
+    urls: &[&str],
+) -> Vec<(OriginKind, String)> {
+    let mut descriptor = Descriptor::new(media_type, Digest::sha256(b"layer"), 5);
+    descriptor.urls = urls.iter().map(|url| (*url).to_owned()).collect();
+    client
+        .blob_origins(reference, &descriptor)
         .origins()
         .iter()
         .map(|origin| (origin.kind(), origin.url()))
-        .collect();
-    assert_eq!(
-        listed,
-        [
-            (
-                OriginKind::Foreign,
-                "https://go.microsoft.com/fwlink/layer".to_owned()
-            ),
-            (
-                OriginKind::Foreign,
-                "http://insecure.example:8080/layer".to_owned()
-            ),
-            (OriginKind::Foreign, "http://127.0.0.1:9/layer".to_owned()),
-            (
-                OriginKind::Registry,
-                format!("https://{}/", registry.host())
-            ),
-        ]
-    );
+        .collect()
+}
+
+const URLS: [&str; 7] = [
+    "https://go.microsoft.com/fwlink/layer",
+    "http://cdn.example/layer",
+    "http://insecure.example:8080/layer",
+    "http://127.0.0.1:9/layer",
+    "ftp://cdn.example/layer",
+    "file:///etc/passwd",
+    "not a url",
+];
+
+/// Review 3 finding 2: plain http only when the registry itself may be spoken to over it
+/// (this machine, or named insecure), never because the URL's host is this machine or named
+/// insecure.
+#[test]
+fn foreign_urls_use_plain_http_only_when_the_registry_itself_does() {
+    let foreign = |url: &str| (OriginKind::Foreign, url.to_owned());
+    let client = builder()
+        .insecure_registry("insecure.example:8080")
+        .insecure_registry("lan.example:5000")
+        .build()
+        .unwrap();
+    for layer in [
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
+        media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR,
+        media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP,
+        media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_ZSTD,
+    ] {
+        let remote = Reference::parse("registry.example/win/app").unwrap();
+        assert_eq!(
+            listed_origins(&client, &remote, layer, &URLS),
+            [
+                foreign(URLS[0]),
+                (OriginKind::Registry, "https://registry.example/".to_owned()),
+            ],
+            "{layer}"
+        );
+        for registry in ["127.0.0.1:5000", "lan.example:5000"] {
+            let reference = Reference::parse(&format!("{registry}/win/app")).unwrap();
+            assert_eq!(
+                listed_origins(&client, &reference, layer, &URLS),
+                [
+                    foreign(URLS[0]),
+                    foreign(URLS[1]),
+                    foreign(URLS[2]),
+                    foreign(URLS[3]),
+                    (OriginKind::Registry, format!("https://{registry}/")),
+                ],
+                "{layer} on {registry}"
+            );
+        }
+    }
+}
+
+/// Review 3 finding 2: the `urls` of a layer that registries must serve are never used.
+#[test]
+fn urls_of_a_normal_layer_are_ignored() {
+    let client = builder().build().unwrap();
+    let remote = Reference::parse("registry.example/lib/app").unwrap();
+    for media_type in [
+        media_types::OCI_LAYER_TAR_GZIP,
+        media_types::DOCKER_LAYER_TAR_GZIP,
+        media_types::OCI_IMAGE_CONFIG,
+    ] {
+        assert_eq!(
+            listed_origins(&client, &remote, media_type, &URLS),
+            [(OriginKind::Registry, "https://registry.example/".to_owned())],
+            "{media_type}"
+        );
+    }
+}
+
+/// Review 3 finding 2: a normal layer whose descriptor names a server on this machine is
+/// fetched from the registry; that server is never asked.
+#[tokio::test]
+async fn a_normal_layer_with_urls_to_this_machine_never_requests_them() {
+    let registry = FakeRegistry::start().await;
+    let bytes = data(3000, 8);
+    let mut descriptor = registry.push_blob(media_types::OCI_LAYER_TAR_GZIP, bytes.clone());
+    let local = FakeCdn::start().await;
+    descriptor.urls = vec![local.serve("admin", bytes.clone())];
+    let client = builder().build().unwrap();
+    let store = Store::temporary().unwrap();
+
+    assert_fetched(&client, &store, &registry.reference("lib/app"), &descriptor).await;
+
+    assert!(local.requests().await.is_empty());
+    assert_eq!(blob_requests(&registry, &descriptor).await, 1);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@
 use std::fmt;
 use std::time::Instant;
 
-use imgpull_reference::{Descriptor, Reference};
+use imgpull_reference::{Descriptor, Reference, media_types};
 use reqwest::Method;
 use url::Url;
 
@@ -25,10 +25,11 @@ const MIN_PROGRESS: u64 = 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OriginKind {
-    /// A URL of the descriptor's `urls` (a foreign, non-distributable layer). It is fetched
-    /// only over `https` (plain `http` only when its host is this machine or named
-    /// insecure), never with the registry's credentials, and its bytes are verified like
-    /// any other.
+    /// A URL of the descriptor's `urls`, used only for a layer that registries need not
+    /// serve (a Docker foreign layer or an OCI non-distributable layer; the `urls` of any
+    /// other descriptor are ignored). It is fetched only over `https` (plain `http` only
+    /// when the registry itself is this machine or named insecure, whatever the URL's host),
+    /// never with the registry's credentials, and its bytes are verified like any other.
     Foreign,
     /// A mirror of the registry ([`crate::ClientBuilder::mirror`]).
     Mirror,
@@ -78,6 +79,34 @@ impl fmt::Display for BlobOrigin {
             Target::Endpoint(endpoint) => write!(f, "registry {}", endpoint.host),
         }
     }
+}
+
+/// Whether a descriptor's `urls` may be used: only for the layer media types registries need
+/// not serve (Docker foreign layers, OCI non-distributable layers), as containerd does.
+fn is_foreign_layer(media_type: &str) -> bool {
+    matches!(
+        media_types::essence(media_type).as_str(),
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP
+            | media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR
+            | media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_GZIP
+            | media_types::OCI_LAYER_NONDISTRIBUTABLE_TAR_ZSTD
+    )
+}
+
+/// A foreign layer URL that may be fetched: `https`, or plain `http` when `plain_http` (the
+/// registry itself is this machine or named insecure).
+fn allowed_foreign_url(text: &str, plain_http: bool) -> Option<Url> {
+    let url = Url::parse(text).ok()?;
+    let allowed = url.host().is_some()
+        && match url.scheme() {
+            "https" => true,
+            "http" => plain_http,
+            _ => false,
+        };
+    if !allowed {
+        tracing::debug!(url = %redact_url(&url), "foreign layer URL skipped: not https");
+    }
+    allowed.then_some(url)
 }
 
 /// Which origin served the first bytes of the last download, and where it started.
@@ -235,9 +264,10 @@ impl BlobOrigins {
 
 impl Client {
     /// The origins of a blob, in the order they are tried: the descriptor's `urls` that the
-    /// policy allows (foreign layers, see [`OriginKind::Foreign`]: `https`, or `http` to this
-    /// machine or a host named insecure; others are skipped), the registry's mirrors, then
-    /// the registry itself (its own blob endpoint is always the last resort).
+    /// policy allows (only for foreign and non-distributable layers, see
+    /// [`OriginKind::Foreign`]: `https`, or `http` when the registry itself is this machine
+    /// or named insecure; others are skipped), the registry's mirrors, then the registry
+    /// itself (its own blob endpoint is always the last resort).
     pub fn blob_origins(&self, reference: &Reference, descriptor: &Descriptor) -> BlobOrigins {
         let (mut origins, registry) = self.origin_list(reference, descriptor);
         origins.push(registry);
@@ -262,10 +292,26 @@ impl Client {
         let registry = endpoints
             .pop()
             .unwrap_or_else(|| self.registry_endpoint(reference.registry(), reference.api_host()));
-        let mut origins: Vec<BlobOrigin> = descriptor
-            .urls
+        let urls: &[String] = if is_foreign_layer(&descriptor.media_type) {
+            &descriptor.urls
+        } else {
+            if !descriptor.urls.is_empty() {
+                tracing::debug!(
+                    digest = %descriptor.digest,
+                    media_type = %descriptor.media_type,
+                    "descriptor urls ignored: not a foreign or non-distributable layer"
+                );
+            }
+            &[]
+        };
+        // Plain http only when the registry itself may be spoken to over it, never because
+        // a URL names this machine: a manifest must not make imgpull call local services.
+        let plain_http = self.is_local(reference.api_host())
+            || self.is_named_insecure(reference.registry())
+            || self.is_named_insecure(reference.api_host());
+        let mut origins: Vec<BlobOrigin> = urls
             .iter()
-            .filter_map(|url| self.allowed_foreign_url(url))
+            .filter_map(|url| allowed_foreign_url(url, plain_http))
             .map(|url| BlobOrigin {
                 target: Target::Foreign(url),
             })
@@ -277,19 +323,6 @@ impl Client {
             target: Target::Endpoint(registry),
         };
         (origins, registry)
-    }
-
-    /// A foreign layer URL that may be fetched: `https`, or plain `http` when its host is
-    /// this machine or named insecure.
-    fn allowed_foreign_url(&self, text: &str) -> Option<Url> {
-        let url = Url::parse(text).ok()?;
-        let allowed = matches!(url.scheme(), "http" | "https")
-            && url.host().is_some()
-            && self.scheme_allowed(&url);
-        if !allowed {
-            tracing::debug!(url = %redact_url(&url), "foreign layer URL skipped: not https");
-        }
-        allowed.then_some(url)
     }
 
     /// Opens a blob's body at one origin from `offset`. A server that will not serve that
