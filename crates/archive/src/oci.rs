@@ -115,6 +115,9 @@ impl<S: Sink> OciContent<S> {
 pub struct OciLayoutWriter {
     content: OciContent<DirSink>,
     temp: TempDir,
+    /// The destination as given, returned by [`OciLayoutWriter::finish`].
+    given: PathBuf,
+    /// Where the layout is renamed to: `given`, or the directory it links to.
     dest: PathBuf,
     durability: Durability,
     /// Whether an existing OCI layout at `dest` is replaced by [`OciLayoutWriter::finish`].
@@ -135,6 +138,10 @@ impl fmt::Debug for OciLayoutWriter {
 impl OciLayoutWriter {
     /// Starts a layout to be renamed to `dest`, which must not exist or be an empty directory;
     /// its files are fsynced before they are renamed ([`Durability::Synced`]).
+    ///
+    /// A `dest` that is a symbolic link stands for the directory it links to: that directory
+    /// is replaced (or created) and the link kept; a link to nothing is
+    /// [`ArchiveError::OutputExists`].
     pub fn create(dest: impl AsRef<Path>) -> Result<Self, ArchiveError> {
         Self::create_with(dest, Durability::Synced)
     }
@@ -153,6 +160,14 @@ impl OciLayoutWriter {
     /// replaces once the new layout is complete: until then the old one is untouched, so an
     /// error, or the writer being dropped (Ctrl+C), leaves it as it was. Any other non-empty
     /// `dest` is still [`ArchiveError::OutputExists`].
+    ///
+    /// The replacement is two renames, not an atomic exchange: the old layout is renamed aside
+    /// to a hidden `.imgpull-replaced-<name>-…` directory next to `dest`, then the new one
+    /// is renamed to `dest`. A process killed (SIGKILL) or a machine losing power between the
+    /// two leaves no layout at `dest` and the old one, whole, under that hidden name, which
+    /// the next pull does not remove: rename it back, or delete it. Once the new layout is in
+    /// place, failing to remove the old one (a read-only file, a busy mount) is not an error:
+    /// it stays under its hidden name.
     pub fn create_replacing(
         dest: impl AsRef<Path>,
         durability: Durability,
@@ -160,8 +175,8 @@ impl OciLayoutWriter {
         Self::start(dest.as_ref(), durability, true)
     }
 
-    fn start(dest: &Path, durability: Durability, replace: bool) -> Result<Self, ArchiveError> {
-        let dest = dest.to_path_buf();
+    fn start(given: &Path, durability: Durability, replace: bool) -> Result<Self, ArchiveError> {
+        let dest = link_target(given)?;
         let occupied =
             dest.exists() && fs::read_dir(&dest).map_or(true, |mut d| d.next().is_some());
         if occupied && !(replace && is_oci_layout(&dest)) {
@@ -177,6 +192,7 @@ impl OciLayoutWriter {
         Ok(Self {
             content: OciContent::new(DirSink::new(temp.path().to_path_buf(), durability)),
             temp,
+            given: given.to_path_buf(),
             dest,
             durability,
             replace,
@@ -192,11 +208,13 @@ impl OciLayoutWriter {
         self.content.add_image(image, source)
     }
 
-    /// Writes `oci-layout` and `index.json` and renames the layout to its destination.
+    /// Writes `oci-layout` and `index.json`, renames the layout to its destination and returns
+    /// the destination as given.
     ///
     /// An existing layout there (see [`OciLayoutWriter::create_replacing`]) is first renamed
-    /// aside, next to it, then the new layout is renamed in and the old one removed; should the
-    /// new one fail to move in, the old one is renamed back.
+    /// aside, next to it, then the new layout is renamed in and the old one removed (left
+    /// under its hidden name if it cannot be); should the new one fail to move in, the old one
+    /// is renamed back.
     pub fn finish(self) -> Result<PathBuf, ArchiveError> {
         self.content.finish()?;
         let old = if self.replace && is_oci_layout(&self.dest) {
@@ -223,20 +241,38 @@ impl OciLayoutWriter {
             sync_dir(&parent_dir(&self.dest))?;
         }
         if let Some(old) = old {
-            old.close().map_err(|e| {
-                ArchiveError::file("cannot remove the replaced layout", &self.dest, e)
-            })?;
+            // The new layout is in place and synced: the output is done. What cannot be removed
+            // of the old one stays under its hidden name, as documented on `create_replacing`.
+            let _ = old.close();
         }
-        Ok(self.dest)
+        Ok(self.given)
     }
 }
 
-/// Renames the layout at `dest` to a new hidden name in the same directory, returned as a
-/// [`TempDir`] so that it is removed when dropped.
+/// The directory a symbolic link `dest` points to (its canonical path), or `dest` itself when
+/// it is not a link; a link to nothing is [`ArchiveError::OutputExists`].
+fn link_target(dest: &Path) -> Result<PathBuf, ArchiveError> {
+    let is_link = fs::symlink_metadata(dest).is_ok_and(|m| m.file_type().is_symlink());
+    if !is_link {
+        return Ok(dest.to_path_buf());
+    }
+    fs::canonicalize(dest).map_err(|_| ArchiveError::OutputExists {
+        path: dest.to_path_buf(),
+    })
+}
+
+/// Renames the layout at `dest` to a new hidden name in the same directory
+/// (`.imgpull-replaced-<name>-…`), returned as a [`TempDir`] so that it is removed when
+/// dropped.
 fn set_aside(dest: &Path) -> Result<TempDir, ArchiveError> {
     let parent = parent_dir(dest);
+    let mut prefix = std::ffi::OsString::from(".imgpull-replaced-");
+    if let Some(name) = dest.file_name() {
+        prefix.push(name);
+        prefix.push("-");
+    }
     let aside = tempfile::Builder::new()
-        .prefix(".imgpull-replaced-")
+        .prefix(&prefix)
         .tempdir_in(&parent)
         .map_err(|e| ArchiveError::file("cannot create a temporary directory in", &parent, e))?;
     // Renaming a directory over an empty one replaces it (on Unix; elsewhere the empty

@@ -427,6 +427,99 @@ fn a_replacing_writer_dropped_or_failing_leaves_the_old_layout() {
     check_images(&ArchiveReader::open(&dest).unwrap(), &[&old]);
 }
 
+/// A writer replacing the layout at `dest` with one of `new`, its image added.
+fn replacing(dest: &Path, new: &TestImage) -> OciLayoutWriter {
+    let mut source = MemorySource::new();
+    new.add_to(&mut source);
+    let mut writer = OciLayoutWriter::create_replacing(dest, Durability::Unsynced).unwrap();
+    writer
+        .add_image(&new.archive_image(&["example.com/new:1"]), &source)
+        .unwrap();
+    writer
+}
+
+#[cfg(unix)]
+#[test]
+fn a_replaced_layout_that_cannot_be_removed_stays_hidden_and_the_output_succeeds() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let old = TestImage::simple("stuck", "linux/amd64", Stored::Gzip, false);
+    let new = TestImage::simple("fresh", "linux/amd64", Stored::Gzip, false);
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    write_oci_layout(&old, "example.com/old:1", &dest);
+    let writer = replacing(&dest, &new);
+    // A directory of the old layout whose files cannot be unlinked (not for root, who may).
+    let locked = dest.join("blobs/sha256");
+    fs::set_permissions(&locked, fs::Permissions::from_mode(0o555)).unwrap();
+    let enforced = fs::write(locked.join("probe"), b"").is_err();
+
+    assert_eq!(writer.finish().unwrap(), dest);
+
+    check_images(&ArchiveReader::open(&dest).unwrap(), &[&new]);
+    let entries = dir_entries(dir.path());
+    if enforced {
+        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert!(
+            entries[0].starts_with(".imgpull-replaced-layout-"),
+            "{entries:?}"
+        );
+        let aside = dir.path().join(&entries[0]);
+        fs::set_permissions(
+            aside.join("blobs/sha256"),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    } else {
+        assert_eq!(entries, ["layout"]);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_link_to_a_layout_has_the_layout_it_links_to_replaced_and_stays_a_link() {
+    let old = TestImage::simple("linked", "linux/amd64", Stored::Gzip, false);
+    let new = TestImage::simple("relinked", "linux/amd64", Stored::Gzip, false);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    fs::create_dir(&store).unwrap();
+    let target = store.join("layout");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+
+    write_oci_layout(&old, "example.com/old:1", &target);
+    let writer = replacing(&link, &new);
+    assert_eq!(writer.finish().unwrap(), link);
+
+    assert!(
+        fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(fs::read_link(&link).unwrap(), target);
+    check_images(&ArchiveReader::open(&target).unwrap(), &[&new]);
+    assert_eq!(dir_entries(&store), ["layout"], "the old layout is removed");
+    assert_eq!(dir_entries(dir.path()), ["link", "store"]);
+
+    // A link to an empty directory is written through too; a link to nothing is refused.
+    let empty = store.join("empty");
+    fs::create_dir(&empty).unwrap();
+    let to_empty = dir.path().join("to-empty");
+    std::os::unix::fs::symlink(&empty, &to_empty).unwrap();
+    OciLayoutWriter::create(&to_empty)
+        .unwrap()
+        .finish()
+        .unwrap();
+    assert!(empty.join("index.json").is_file());
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(store.join("missing"), &dangling).unwrap();
+    assert!(matches!(
+        OciLayoutWriter::create_replacing(&dangling, Durability::Unsynced),
+        Err(ArchiveError::OutputExists { .. })
+    ));
+}
+
 #[test]
 fn a_replacing_writer_never_replaces_a_directory_that_is_not_a_layout() {
     let dir = tempfile::tempdir().unwrap();
