@@ -266,9 +266,84 @@ async fn a_mirror_that_breaks_for_good_hands_over_at_the_same_position() {
     );
 }
 
+/// Review 3 finding 1: a mirror that fails gets one attempt per blob (not the whole retry
+/// policy); the registry serves the blob at once.
+#[tokio::test]
+async fn a_mirror_answering_503_gets_one_attempt_before_the_registry() {
+    let (upstream, mirror, client, reference, layer) = mirrored().await;
+    mirror.inject("/blobs/", Fault::Status(503), usize::MAX);
+    let store = Store::temporary().unwrap();
+
+    assert_fetched(&client, &store, &reference, &layer).await;
+
+    assert_eq!(blob_requests(&mirror, &layer).await, 1);
+    assert_eq!(blob_requests(&upstream, &layer).await, 1);
+}
+
+/// `http://127.0.0.1:PORT` where nothing listens: connections are refused.
+fn refusing_base() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+/// Review 3 finding 1: a mirror that refuses connections is passed over, and later blobs of
+/// the same client do not try it again.
+#[tokio::test]
+async fn a_mirror_that_refuses_connections_is_skipped_from_then_on() {
+    let upstream = FakeRegistry::start().await;
+    let first = upstream.push_blob(media_types::OCI_LAYER_TAR_GZIP, data(2000, 9));
+    let second = upstream.push_blob(media_types::OCI_LAYER_TAR_GZIP, data(2500, 10));
+    let client = builder()
+        .mirror(upstream.host(), refusing_base())
+        .build()
+        .unwrap();
+    let reference = upstream.reference("lib/app");
+    let kinds = |descriptor: &Descriptor| -> Vec<OriginKind> {
+        let origins = client.blob_origins(&reference, descriptor);
+        origins.origins().iter().map(BlobOrigin::kind).collect()
+    };
+    assert_eq!(kinds(&first), [OriginKind::Mirror, OriginKind::Registry]);
+    let store = Store::temporary().unwrap();
+
+    assert_fetched(&client, &store, &reference, &first).await;
+
+    assert_eq!(kinds(&second), [OriginKind::Registry]);
+    assert_fetched(&client, &store, &reference, &second).await;
+    assert_eq!(blob_requests(&upstream, &first).await, 1);
+    assert_eq!(blob_requests(&upstream, &second).await, 1);
+}
+
 // ---------------------------------------------------------------------------------------
 // Foreign layers
 // ---------------------------------------------------------------------------------------
+
+/// Review 3 finding 1: a foreign URL whose host refuses connections is tried once; the
+/// registry serves the layer, and later layers skip that host (other hosts stay in use).
+#[tokio::test]
+async fn a_foreign_host_that_refuses_connections_is_tried_once_per_client() {
+    let first = data(2000, 11);
+    let (registry, client, reference, mut one) = foreign_layer(&first).await;
+    let second = data(2500, 12);
+    let mut two = registry.push_blob(media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP, second.clone());
+    let dead = refusing_base();
+    let cdn = FakeCdn::start().await;
+    one.urls = vec![format!("{dead}/one")];
+    two.urls = vec![format!("{dead}/two"), cdn.serve("two", second.clone())];
+    let store = Store::temporary().unwrap();
+
+    assert_fetched(&client, &store, &reference, &one).await;
+    assert!(blob_requests(&registry, &one).await > 0);
+
+    let origins = client.blob_origins(&reference, &two);
+    let listed: Vec<OriginKind> = origins.origins().iter().map(BlobOrigin::kind).collect();
+    assert_eq!(listed, [OriginKind::Foreign, OriginKind::Registry]);
+    assert!(!origins.origins()[0].url().starts_with(&dead));
+    assert_fetched(&client, &store, &reference, &two).await;
+    assert_eq!(cdn.requests().await.len(), 1);
+    assert_eq!(blob_requests(&registry, &two).await, 0);
+}
 
 /// A registry that wants Basic credentials, and a foreign layer whose bytes it also holds.
 async fn foreign_layer(bytes: &[u8]) -> (FakeRegistry, Client, Reference, Descriptor) {

@@ -167,8 +167,9 @@ impl Client {
     /// The origins of [`Client::blob_origins`] are tried in order (allowed foreign layer
     /// URLs, fetched without credentials; mirrors; the registry itself, whose failure is
     /// returned). Redirects to a CDN are followed without the registry's `Authorization`
-    /// header. Opening is retried per the retry policy; a body that breaks later is the
-    /// caller's to resume (see [`Client::download`]).
+    /// header. Opening at the registry is retried per the retry policy, at a mirror or
+    /// foreign URL tried once; a body that breaks later is the caller's to resume (see
+    /// [`Client::download`]).
     ///
     /// An `offset` equal to the size gives an empty stream; one beyond it starts over at 0.
     pub async fn blob(

@@ -64,7 +64,9 @@ pub(crate) struct Inner {
     pub(crate) retry: RetryPolicy,
     pub(crate) auth: AuthState,
     pings: Mutex<HashMap<String, Arc<OnceCell<Arc<Ping>>>>>,
-    dead_mirrors: Mutex<HashSet<String>>,
+    /// Mirrors whose ping failed (by base URL) and origins (`scheme://host:port`) of mirrors
+    /// and foreign URLs that could not be connected to: skipped from then on.
+    unreachable: Mutex<HashSet<String>>,
 }
 
 /// One place a repository's requests can go: a mirror or the registry itself.
@@ -154,7 +156,7 @@ impl Client {
                 retry: settings.retry,
                 auth: AuthState::new(settings.keychain),
                 pings: Mutex::new(HashMap::new()),
-                dead_mirrors: Mutex::new(HashSet::new()),
+                unreachable: Mutex::new(HashSet::new()),
             }),
         }
     }
@@ -171,19 +173,13 @@ impl Client {
 
     /// The endpoints to try for a registry, in order: its mirrors, then the registry.
     pub(crate) fn endpoints(&self, registry: &str, api_host: &str) -> Vec<Endpoint> {
-        let dead = self
-            .inner
-            .dead_mirrors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
         let mut endpoints: Vec<Endpoint> = self
             .inner
             .mirrors
             .get(registry)
             .into_iter()
             .flatten()
-            .filter(|base| !dead.contains(base.as_str()))
+            .filter(|base| !self.mirror_unreachable(base))
             .map(|base| {
                 let host = host_port(base);
                 Endpoint {
@@ -249,13 +245,39 @@ impl Client {
             .await
             .cloned();
         if result.is_err() && endpoint.mirror {
-            self.inner
-                .dead_mirrors
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key);
+            self.mark_unreachable(key);
         }
         result
+    }
+
+    /// Remembers a mirror (by base URL) or an origin (`scheme://host:port`) that failed, so
+    /// that later blobs skip it.
+    pub(crate) fn mark_unreachable(&self, key: String) {
+        self.inner
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key);
+    }
+
+    /// Whether [`Self::mark_unreachable`] recorded `key`.
+    fn is_unreachable(&self, key: &str) -> bool {
+        self.inner
+            .unreachable
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(key)
+    }
+
+    /// Whether the mirror at `base` is skipped: its ping failed, or its host could not be
+    /// connected to.
+    pub(crate) fn mirror_unreachable(&self, base: &Url) -> bool {
+        self.is_unreachable(base.as_str()) || self.is_unreachable_origin(base)
+    }
+
+    /// Whether `url`'s origin (`scheme://host:port`) could not be connected to before.
+    pub(crate) fn is_unreachable_origin(&self, url: &Url) -> bool {
+        self.is_unreachable(&url.origin().ascii_serialization())
     }
 
     async fn ping_candidates(&self, endpoint: &Endpoint) -> Result<Arc<Ping>, RegistryError> {

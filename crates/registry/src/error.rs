@@ -534,6 +534,17 @@ impl RegistryError {
         }
     }
 
+    /// The (redacted) URL no connection could be made to (refused, timed out, unreachable),
+    /// when that is why the request failed: its host is not there, as opposed to a host that
+    /// answered badly.
+    pub(crate) fn connect_failure_url(&self) -> Option<&str> {
+        match self {
+            Self::Network { source, url, .. } if is_connect_failure(&source.0) => Some(url),
+            Self::GaveUp { source, .. } => source.connect_failure_url(),
+            _ => None,
+        }
+    }
+
     /// Whether retrying the same request may succeed, and the server's requested wait.
     pub(crate) fn retry_decision(&self) -> Retry {
         self.retry_decision_for(true)

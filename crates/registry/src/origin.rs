@@ -17,6 +17,7 @@ use crate::blob::{BlobStream, Pumped, is_refused_range, open_stream, pump, range
 use crate::client::{Client, Endpoint, Request};
 use crate::error::{RegistryError, Retry};
 use crate::redact::redact_url;
+use crate::retry::RetryPolicy;
 
 /// How far a broken download must have moved on for its retry budget to start afresh.
 const MIN_PROGRESS: u64 = 1024 * 1024;
@@ -179,9 +180,11 @@ impl BlobOrigins {
     /// shorter range than asked for is taken and the rest asked for, at once when the
     /// download has moved on by at least 1 MiB since the budget was last counted afresh, as
     /// a retry otherwise); attempts and time are bounded by the retry policy, counted afresh
-    /// once the download has moved on by at least 1 MiB. An origin that fails for good hands
-    /// over to the next one at the same position. The registry's failure, and any failure of
-    /// the sink, is returned.
+    /// once the download has moved on by at least 1 MiB. A mirror or foreign URL gets one
+    /// attempt (as containerd tries each URL once), and one whose host could not be connected
+    /// to is skipped by this client from then on. An origin that fails for good hands over to
+    /// the next one at the same position. The registry's failure, and any failure of the sink,
+    /// is returned.
     pub async fn download<F, E>(
         &mut self,
         offset: u64,
@@ -197,6 +200,11 @@ impl BlobOrigins {
         let last = self.origins.len().saturating_sub(1);
         let mut index = self.next.min(last);
         loop {
+            if index < last && self.client.known_unreachable(&self.origins[index]) {
+                tracing::debug!(origin = %self.origins[index], "skipped: no connection before");
+                index += 1;
+                continue;
+            }
             let before = position;
             let outcome = self
                 .client
@@ -312,6 +320,7 @@ impl Client {
         let mut origins: Vec<BlobOrigin> = urls
             .iter()
             .filter_map(|url| allowed_foreign_url(url, plain_http))
+            .filter(|url| !self.is_unreachable_origin(url))
             .map(|url| BlobOrigin {
                 target: Target::Foreign(url),
             })
@@ -327,8 +336,28 @@ impl Client {
 
     /// Opens a blob's body at one origin from `offset`. A server that will not serve that
     /// range (a `206` for other bytes, a `416`) is asked for the whole blob: the stream then
-    /// starts at 0, as when a server ignores `Range`.
+    /// starts at 0, as when a server ignores `Range`. A mirror or foreign URL whose host
+    /// cannot be connected to is remembered, and skipped by later blobs.
     pub(crate) async fn open_at(
+        &self,
+        origin: &BlobOrigin,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        offset: u64,
+    ) -> Result<BlobStream, RegistryError> {
+        let outcome = self.open_from(origin, reference, descriptor, offset).await;
+        if let Err(error) = &outcome
+            && origin.kind() != OriginKind::Registry
+            && let Some(failed) = error.connect_failure_url().and_then(|u| Url::parse(u).ok())
+        {
+            tracing::debug!(%origin, %error, "no connection; skipped from now on");
+            self.mark_unreachable(failed.origin().ascii_serialization());
+        }
+        outcome
+    }
+
+    /// [`Self::open_at`] without the bookkeeping of unreachable hosts.
+    async fn open_from(
         &self,
         origin: &BlobOrigin,
         reference: &Reference,
@@ -361,13 +390,14 @@ impl Client {
         offset: u64,
     ) -> Result<BlobStream, RegistryError> {
         let headers = range_headers(offset);
+        let policy = self.origin_policy(origin);
         match &origin.target {
             Target::Foreign(url) => {
                 if offset == descriptor.size && offset > 0 {
                     return Ok(BlobStream::empty(url.clone(), descriptor.size));
                 }
                 let headers = &headers;
-                self.with_retries(&self.inner.retry, move || async move {
+                self.with_retries(&policy, move || async move {
                     let response = self.send_foreign(url.clone(), headers).await?;
                     if !response.status().is_success() {
                         return Err(self
@@ -392,12 +422,35 @@ impl Client {
                     repository: Some(reference.repository()),
                 };
                 let (request, ping) = (&request, &ping);
-                self.with_retries(&self.inner.retry, move || async move {
+                self.with_retries(&policy, move || async move {
                     let response = self.send_authenticated(ping, request).await?;
                     open_stream(response, offset, descriptor.size)
                 })
                 .await
             }
+        }
+    }
+
+    /// Whether a mirror or foreign origin could not be connected to before (the registry
+    /// itself is always tried).
+    fn known_unreachable(&self, origin: &BlobOrigin) -> bool {
+        match &origin.target {
+            Target::Foreign(url) => self.is_unreachable_origin(url),
+            Target::Endpoint(endpoint) if endpoint.mirror => endpoint
+                .first_candidate()
+                .is_some_and(|url| self.mirror_unreachable(url)),
+            Target::Endpoint(_) => false,
+        }
+    }
+
+    /// The retry policy of requests to an origin: the client's for the registry itself; one
+    /// attempt for a mirror or foreign URL (each bounded by the client's connect and read
+    /// timeouts and the policy's total time), as containerd tries each URL once: the next
+    /// origin is there to serve the blob.
+    fn origin_policy(&self, origin: &BlobOrigin) -> RetryPolicy {
+        match origin.kind() {
+            OriginKind::Registry => self.inner.retry,
+            OriginKind::Foreign | OriginKind::Mirror => self.inner.retry.with_max_attempts(1),
         }
     }
 
@@ -418,7 +471,7 @@ impl Client {
         F: FnMut(&[u8]) -> Result<(), E>,
         E: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let policy = self.inner.retry;
+        let policy = self.origin_policy(origin);
         let mut start = Instant::now();
         let mut attempts = 0_u32;
         let mut progress_mark = *position;
