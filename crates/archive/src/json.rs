@@ -13,6 +13,40 @@ pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 /// larger one is a sign of a wrong file and is refused before it is read into memory).
 pub(crate) const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
 
+/// The descriptors an artifact manifest (any index entry that is neither an image manifest
+/// nor an index) refers to.
+#[derive(Debug, Default, Deserialize)]
+struct ArtifactDoc {
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    blobs: Vec<Descriptor>,
+}
+
+/// The blobs an artifact manifest refers to, which an OCI layout keeping it must hold: its
+/// `config`, `layers` and `blobs` (the artifact manifest's list) descriptors; none when the
+/// document is not a JSON object of that shape. A `subject` is a manifest, not a blob, and is
+/// not listed.
+///
+/// ```
+/// let manifest = br#"{"mediaType":"application/vnd.oci.artifact.manifest.v1+json","blobs":[
+///   {"mediaType":"text/plain","digest":"sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824","size":5}]}"#;
+/// let blobs = imgpull_archive::artifact_blobs(manifest);
+/// assert_eq!(blobs.len(), 1);
+/// assert_eq!(blobs[0].size, 5);
+/// assert!(imgpull_archive::artifact_blobs(b"not json").is_empty());
+/// ```
+pub fn artifact_blobs(manifest: &[u8]) -> Vec<Descriptor> {
+    let doc: ArtifactDoc = serde_json::from_slice(manifest).unwrap_or_default();
+    doc.config
+        .into_iter()
+        .chain(doc.layers)
+        .chain(doc.blobs)
+        .collect()
+}
+
 /// The parts of an image manifest the writers and the reader need.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]

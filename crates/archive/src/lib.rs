@@ -82,6 +82,7 @@ pub use image::{
     ArchiveImage, CONTAINERD_IMAGE_NAME, ImageIndex, LayerForm, Note, OCI_REF_NAME, WrittenImage,
     WrittenLayer,
 };
+pub use json::artifact_blobs;
 pub use oci::{OciArchiveWriter, OciLayoutWriter};
 pub use output::{AtomicFile, Durability, FileOutput, GzipWriter};
 pub use reader::{ArchiveFormat, ArchiveReader, ArchivedImage, ArchivedLayer, VerifyReport};

@@ -294,6 +294,35 @@ impl<S: Sink> LayoutBuilder<S> {
         Ok((written, found))
     }
 
+    /// Writes an index entry that is neither an image manifest nor an index (an artifact, or a
+    /// type this crate does not know) as it is, with the blobs it refers to
+    /// ([`artifact_blobs`](crate::artifact_blobs)), so that the layout has no dangling
+    /// descriptor.
+    fn artifact(
+        &mut self,
+        source: &dyn BlobSource,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<(), ArchiveError> {
+        let missing = |descriptor: &Descriptor| ArchiveError::MissingBlob {
+            digest: descriptor.digest.clone(),
+        };
+        if !self.source_blob(source, descriptor, what)? {
+            return Err(missing(descriptor));
+        }
+        if descriptor.size > crate::json::MAX_DOCUMENT {
+            return Ok(());
+        }
+        let bytes = read_document(source, descriptor, what)?;
+        for blob in crate::json::artifact_blobs(&bytes) {
+            let blob_what = format!("blob {} of {what}", blob.digest);
+            if !self.source_blob(source, &blob, &blob_what)? {
+                return Err(missing(&blob));
+            }
+        }
+        Ok(())
+    }
+
     fn write_index(
         &mut self,
         bytes: &[u8],
@@ -332,11 +361,7 @@ impl<S: Sink> LayoutBuilder<S> {
                 }
                 written
             } else {
-                if !self.source_blob(source, child, &child_what)? {
-                    return Err(ArchiveError::MissingBlob {
-                        digest: child.digest.clone(),
-                    });
-                }
+                self.artifact(source, child, &child_what)?;
                 child.clone()
             };
             if written.digest != child.digest {

@@ -250,6 +250,62 @@ fn every_platform_of_an_index_is_kept() {
 }
 
 #[test]
+fn an_artifact_listed_in_an_index_is_kept_with_its_blobs() {
+    let image = TestImage::simple("signed", "linux/amd64", Stored::Gzip, false);
+    let mut source = MemorySource::new();
+    image.add_to(&mut source);
+    let (config, payload) = (b"{}".to_vec(), b"a signature".to_vec());
+    let config_digest = source.insert(config.clone());
+    let payload_digest = source.insert(payload.clone());
+    let artifact = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.example.signature.v1+json",
+        "config": { "mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": config_digest.to_string(), "size": config.len() },
+        "blobs": [{ "mediaType": "text/plain",
+                    "digest": payload_digest.to_string(), "size": payload.len() }],
+    }))
+    .unwrap();
+    let artifact_digest = source.insert(artifact.clone());
+    let mut index: Value = serde_json::from_slice(&index_of(&[&image])).unwrap();
+    index["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "mediaType": "application/vnd.example.signature.v1+json",
+            "digest": artifact_digest.to_string(),
+            "size": artifact.len(),
+        }));
+    let index = serde_json::to_vec(&index).unwrap();
+    let archive_image = image
+        .archive_image(&["example.com/signed:1"])
+        .with_index(index, media_types::OCI_IMAGE_INDEX);
+
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().join("layout");
+    let mut writer = OciLayoutWriter::create(&dest).unwrap();
+    writer.add_image(&archive_image, &source).unwrap();
+    writer.finish().unwrap();
+    for (digest, bytes) in [
+        (&artifact_digest, &artifact),
+        (&config_digest, &config),
+        (&payload_digest, &payload),
+    ] {
+        let path = dest.join(format!("blobs/sha256/{}", digest.hex()));
+        assert_eq!(&fs::read(path).unwrap(), bytes, "{digest}");
+    }
+
+    // An artifact's blob missing from the source fails the index, as a manifest would.
+    source.remove(&payload_digest);
+    let mut writer = OciArchiveWriter::new(Vec::new());
+    let err = writer.add_image(&archive_image, &source).unwrap_err();
+    assert!(
+        matches!(&err, ArchiveError::MissingBlob { digest } if *digest == payload_digest),
+        "{err}"
+    );
+}
+
+#[test]
 fn an_index_with_an_uncompressed_copy_is_rewritten() {
     let amd = TestImage::simple("amd", "linux/amd64", Stored::Gzip, false);
     let arm = TestImage::simple("arm", "linux/arm/v7", Stored::Gzip, false);

@@ -465,21 +465,10 @@ impl Pulled {
                                 reason: error.to_string(),
                             }
                         })?;
-                    for descriptor in std::iter::once(blobs.config).chain(blobs.layers) {
-                        if descriptor.size > MAX_DESCRIPTOR_SIZE {
-                            return Err(CliError::InvalidDocument {
-                                what: format!("manifest {} of {}", entry.digest, self.reference),
-                                reason: format!(
-                                    "{} has size {}, above the OCI spec's int64",
-                                    descriptor.digest, descriptor.size
-                                ),
-                            });
-                        }
-                        self.extra_blobs.push(Download {
-                            reference: self.reference.clone(),
-                            descriptor,
-                        });
-                    }
+                    self.fetch_blobs_of(
+                        &entry.digest,
+                        std::iter::once(blobs.config).chain(blobs.layers),
+                    )?;
                     self.extra_manifests.push((manifest.digest, manifest.bytes));
                 } else if media_types::is_index(&entry.media_type) {
                     if depth >= MAX_NESTED {
@@ -494,10 +483,37 @@ impl Pulled {
                     indexes.push((nested.digest.clone(), nested.bytes.clone(), depth + 1));
                     self.extra_manifests.push((nested.digest, nested.bytes));
                 } else {
+                    // An artifact (a signature, an SBOM, a type imgpull does not know): kept
+                    // with the blobs it refers to, which the layout must hold.
                     let bytes = client.index_entry(&self.reference, &entry).await?;
+                    self.fetch_blobs_of(&entry.digest, imgpull_archive::artifact_blobs(&bytes))?;
                     self.extra_manifests.push((entry.digest, bytes));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Adds the blobs `descriptors` of the manifest `manifest` to the downloads.
+    fn fetch_blobs_of(
+        &mut self,
+        manifest: &Digest,
+        descriptors: impl IntoIterator<Item = Descriptor>,
+    ) -> Result<(), CliError> {
+        for descriptor in descriptors {
+            if descriptor.size > MAX_DESCRIPTOR_SIZE {
+                return Err(CliError::InvalidDocument {
+                    what: format!("manifest {manifest} of {}", self.reference),
+                    reason: format!(
+                        "{} has size {}, above the OCI spec's int64",
+                        descriptor.digest, descriptor.size
+                    ),
+                });
+            }
+            self.extra_blobs.push(Download {
+                reference: self.reference.clone(),
+                descriptor,
+            });
         }
         Ok(())
     }

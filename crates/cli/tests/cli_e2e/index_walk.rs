@@ -1,6 +1,6 @@
 //! `--all-platforms` keeps a whole index in an OCI output, whatever it lists: attestations,
 //! nested indexes (and the images below them) and entries of media types imgpull does not
-//! know (review finding 13).
+//! know (review finding 13), with the blobs they refer to (review 3, finding 6).
 
 use std::fs;
 
@@ -36,11 +36,19 @@ fn all_platforms_keeps_nested_indexes_and_unknown_entries() {
         registry.push_index("team/mixed", None, std::slice::from_ref(&arm64.descriptor));
     nested.platform = Some(platform("linux/arm64"));
     let thing = "application/vnd.example.thing.v1+json";
+    let thing_config = registry.push_blob("application/vnd.oci.empty.v1+json", b"{}".to_vec());
+    let thing_blob = registry.push_blob("text/plain", b"what the thing carries".to_vec());
     let mut unknown = registry.push_manifest(
         "team/mixed",
         None,
         thing,
-        format!(r#"{{"schemaVersion":2,"mediaType":"{thing}"}}"#).into_bytes(),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": thing,
+            "config": thing_config,
+            "blobs": [thing_blob],
+        }))
+        .expect("artifact manifest"),
     );
     unknown.platform = Some(platform("linux/riscv64"));
     let index = registry.push_index(
@@ -78,6 +86,7 @@ fn all_platforms_keeps_nested_indexes_and_unknown_entries() {
         .chain([&amd64.descriptor.digest, &arm64.descriptor.digest])
         .chain([&amd64.config.digest, &arm64.config.digest])
         .chain(amd64.layers.iter().chain(&arm64.layers).map(|l| &l.digest))
+        .chain([&thing_config.digest, &thing_blob.digest])
         .collect();
     for digest in expected {
         let bytes = fs::read(blobs.join(digest.hex())).unwrap_or_else(|error| {
