@@ -795,6 +795,36 @@ async fn tiny_ranges_cost_attempts_and_end_in_a_clear_error() {
     );
 }
 
+/// Review 3 finding 9: the bytes a server sends again (it ignored or refused the range) are
+/// skipped before the sink and counted by `BlobOrigins::discarded`.
+#[tokio::test]
+async fn bytes_received_again_after_a_refused_range_are_counted_as_discarded() {
+    let (registry, bytes, descriptor) = registry_with_blob(40_000, 18).await;
+    let reference = registry.reference("r/blob");
+    let client = client();
+    for (fault, discarded) in [
+        (None, 0),
+        (Some(Fault::IgnoreRange), 1000),
+        (Some(Fault::RangeNotSatisfiable), 1000),
+        (Some(Fault::WrongContentRange), 1000),
+    ] {
+        if let Some(fault) = fault.clone() {
+            registry.inject("/blobs/", fault, 1);
+        }
+        let mut origins = client.blob_origins(&reference, &descriptor);
+        let mut received = Vec::new();
+        origins
+            .download(1000, |chunk: &[u8]| {
+                received.extend_from_slice(chunk);
+                Ok::<(), std::io::Error>(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(received, bytes[1000..], "{fault:?}");
+        assert_eq!(origins.discarded(), discarded, "{fault:?}");
+    }
+}
+
 #[tokio::test]
 async fn range_ignored_restarts_from_zero_and_skips_received_bytes() {
     let (registry, bytes, descriptor) = registry_with_blob(40_000, 16).await;

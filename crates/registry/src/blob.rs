@@ -265,10 +265,12 @@ pub(crate) enum Pumped {
 }
 
 /// Feeds a stream to the sink from `position` on, skipping what the sink already has when
-/// the stream starts earlier (a server that ignored or could not serve the range).
+/// the stream starts earlier (a server that ignored or could not serve the range); the
+/// skipped bytes are added to `discarded`.
 pub(crate) async fn pump<F, E>(
     mut stream: BlobStream,
     position: &mut u64,
+    discarded: &mut u64,
     descriptor: &Descriptor,
     sink: &mut F,
 ) -> Result<Pumped, RegistryError>
@@ -290,6 +292,7 @@ where
             let n = usize::try_from(skip).unwrap_or(usize::MAX).min(data.len());
             data = &data[n..];
             skip -= n as u64;
+            *discarded += n as u64;
         }
         if data.is_empty() {
             continue;

@@ -157,12 +157,21 @@ pub struct BlobOrigins {
     next: usize,
     served: Option<Served>,
     restarted: bool,
+    discarded: u64,
 }
 
 impl BlobOrigins {
     /// Every origin, in the order they are tried; the registry is last.
     pub fn origins(&self) -> &[BlobOrigin] {
         &self.origins
+    }
+
+    /// How many bytes the last [`BlobOrigins::download`] received and threw away before the
+    /// sink: the start of the blob again, from a server that ignored or could not serve the
+    /// range asked for, up to where the sink already was. They crossed the network (count
+    /// them as downloaded), but the sink never saw them.
+    pub fn discarded(&self) -> u64 {
+        self.discarded
     }
 
     /// The origins not passed over yet.
@@ -197,6 +206,7 @@ impl BlobOrigins {
         let start = offset.min(self.descriptor.size);
         let mut position = start;
         self.served = None;
+        self.discarded = 0;
         let last = self.origins.len().saturating_sub(1);
         let mut index = self.next.min(last);
         loop {
@@ -213,6 +223,7 @@ impl BlobOrigins {
                     &self.reference,
                     &self.descriptor,
                     &mut position,
+                    &mut self.discarded,
                     &mut sink,
                 )
                 .await;
@@ -287,6 +298,7 @@ impl Client {
             next: 0,
             served: None,
             restarted: false,
+            discarded: 0,
         }
     }
 
@@ -456,15 +468,17 @@ impl Client {
 
     /// Downloads a blob from one origin, from `position` to its end, resuming a broken body
     /// and a shorter range than asked for with `Range`; `position` follows the bytes the
-    /// sink took. Each resume costs an attempt of the retry policy, except a shorter range
-    /// that moved the download on by [`MIN_PROGRESS`]; the attempts and the time start afresh
-    /// after each [`MIN_PROGRESS`] bytes.
+    /// sink took, `discarded` counts the bytes received again and skipped. Each resume costs
+    /// an attempt of the retry policy, except a shorter range that moved the download on by
+    /// [`MIN_PROGRESS`]; the attempts and the time start afresh after each [`MIN_PROGRESS`]
+    /// bytes.
     async fn download_at<F, E>(
         &self,
         origin: &BlobOrigin,
         reference: &Reference,
         descriptor: &Descriptor,
         position: &mut u64,
+        discarded: &mut u64,
         sink: &mut F,
     ) -> Result<(), RegistryError>
     where
@@ -480,14 +494,15 @@ impl Client {
             let stream = self
                 .open_at(origin, reference, descriptor, *position)
                 .await?;
-            let (error, asked, short) = match pump(stream, position, descriptor, sink).await {
-                Ok(Pumped::Complete) => return Ok(()),
-                Ok(Pumped::ShortRange(error)) => (error, None, true),
-                Err(error) => match error.retry_decision() {
-                    Retry::After(asked) => (error, asked, false),
-                    Retry::No => return Err(error),
-                },
-            };
+            let (error, asked, short) =
+                match pump(stream, position, discarded, descriptor, sink).await {
+                    Ok(Pumped::Complete) => return Ok(()),
+                    Ok(Pumped::ShortRange(error)) => (error, None, true),
+                    Err(error) => match error.retry_decision() {
+                        Retry::After(asked) => (error, asked, false),
+                        Retry::No => return Err(error),
+                    },
+                };
             if position.saturating_sub(progress_mark) >= MIN_PROGRESS {
                 progress_mark = *position;
                 start = Instant::now();
