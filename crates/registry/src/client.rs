@@ -104,6 +104,10 @@ pub(crate) struct Ping {
     pub host: String,
     /// Whether requests to this base skip TLS verification.
     insecure: bool,
+    /// Whether a redirect from https may go to plain http at all (then only to this machine
+    /// or a host named insecure): always for a registry or mirror; for a foreign layer URL
+    /// only when the registry itself may be spoken to over plain http.
+    plain_http: bool,
     /// The challenge of the endpoint, learnt from the ping or a later 401.
     challenge: Mutex<Option<Challenge>>,
 }
@@ -288,6 +292,7 @@ impl Client {
                 base: base.clone(),
                 host: endpoint.host.clone(),
                 insecure: endpoint.insecure,
+                plain_http: true,
                 challenge: Mutex::new(None),
             };
             let url = ping.url("/v2/")?;
@@ -534,7 +539,7 @@ impl Client {
                 return Ok(response);
             }
             let target = redirect_target(&url, &response)?;
-            self.check_redirect(started_on_https, &url, &target)?;
+            self.check_redirect(started_on_https, ping.plain_http, &url, &target)?;
             url = target;
         }
         Err(RegistryError::Redirect {
@@ -544,39 +549,56 @@ impl Client {
     }
 
     /// Refuses a redirect of a request that started on https (to a registry, a mirror, a
-    /// token realm or a foreign layer URL) to plain http, unless the target is this machine
-    /// or a host named insecure ([`Self::scheme_allowed`]): what is fetched would be open to
-    /// the network, which could read or change it.
+    /// token realm or a foreign layer URL) to plain http, unless `plain_http` allows it at
+    /// all and the target is this machine or a host named insecure
+    /// ([`Self::scheme_allowed`]): what is fetched would be open to the network, which could
+    /// read or change it.
     fn check_redirect(
         &self,
         started_on_https: bool,
+        plain_http: bool,
         from: &Url,
         target: &Url,
     ) -> Result<(), RegistryError> {
-        if !started_on_https || self.scheme_allowed(target) {
+        if !started_on_https || target.scheme() != "http" {
             return Ok(());
         }
-        Err(RegistryError::Redirect {
-            url: redact_url(from),
-            reason: format!(
+        let reason = if !plain_http {
+            format!(
+                "a foreign layer URL on https was sent to plain http ({}), which such URLs use \
+                 only when the registry itself is on this machine or named with \
+                 --insecure-registry",
+                redact_url(target)
+            )
+        } else if self.scheme_allowed(target) {
+            return Ok(());
+        } else {
+            format!(
                 "a request started on https was sent to plain http on another machine ({}); \
                  name the host with --insecure-registry {} to allow it",
                 redact_url(target),
                 host_port(target)
-            ),
+            )
+        };
+        Err(RegistryError::Redirect {
+            url: redact_url(from),
+            reason,
         })
     }
 
     /// Sends a request for a foreign layer URL: no registry credentials, redirects followed
-    /// but never from https to plain http on another machine.
+    /// but never from https to plain http on another machine, nor to plain http at all
+    /// unless `plain_http` (the registry itself may be spoken to over it).
     pub(crate) async fn send_foreign(
         &self,
         url: Url,
+        plain_http: bool,
         headers: &HeaderMap,
     ) -> Result<Response, RegistryError> {
         let ping = Ping {
             host: host_port(&url),
             insecure: self.inner.insecure.contains(&host_port(&url)),
+            plain_http,
             base: url.clone(),
             challenge: Mutex::new(None),
         };
@@ -634,7 +656,7 @@ impl Client {
                 return Ok(response);
             }
             let target = redirect_target(&url, &response)?;
-            self.check_redirect(started_on_https, &url, &target)?;
+            self.check_redirect(started_on_https, true, &url, &target)?;
             if !same_origin(&target, realm) {
                 headers.remove(header::AUTHORIZATION);
                 if body.is_some() && matches!(status, 307 | 308) {

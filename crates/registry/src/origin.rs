@@ -28,9 +28,10 @@ const MIN_PROGRESS: u64 = 1024 * 1024;
 pub enum OriginKind {
     /// A URL of the descriptor's `urls`, used only for a layer that registries need not
     /// serve (a Docker foreign layer or an OCI non-distributable layer; the `urls` of any
-    /// other descriptor are ignored). It is fetched only over `https` (plain `http` only
-    /// when the registry itself is this machine or named insecure, whatever the URL's host),
-    /// never with the registry's credentials, and its bytes are verified like any other.
+    /// other descriptor are ignored). It is fetched only over `https`, and redirected only to
+    /// `https` (plain `http` only when the registry itself is this machine or named
+    /// insecure, whatever the URL's host), never with the registry's credentials, and its
+    /// bytes are verified like any other.
     Foreign,
     /// A mirror of the registry ([`crate::ClientBuilder::mirror`]).
     Mirror,
@@ -324,11 +325,7 @@ impl Client {
             }
             &[]
         };
-        // Plain http only when the registry itself may be spoken to over it, never because
-        // a URL names this machine: a manifest must not make imgpull call local services.
-        let plain_http = self.is_local(reference.api_host())
-            || self.is_named_insecure(reference.registry())
-            || self.is_named_insecure(reference.api_host());
+        let plain_http = self.foreign_plain_http(reference);
         let mut origins: Vec<BlobOrigin> = urls
             .iter()
             .filter_map(|url| allowed_foreign_url(url, plain_http))
@@ -409,8 +406,9 @@ impl Client {
                     return Ok(BlobStream::empty(url.clone(), descriptor.size));
                 }
                 let headers = &headers;
+                let plain_http = self.foreign_plain_http(reference);
                 self.with_retries(&policy, move || async move {
-                    let response = self.send_foreign(url.clone(), headers).await?;
+                    let response = self.send_foreign(url.clone(), plain_http, headers).await?;
                     if !response.status().is_success() {
                         return Err(self
                             .status_error(&Method::GET, url, None, response, false)
@@ -453,6 +451,15 @@ impl Client {
                 .is_some_and(|url| self.mirror_unreachable(url)),
             Target::Endpoint(_) => false,
         }
+    }
+
+    /// Whether the foreign layer URLs of `reference`'s blobs may use plain http: only when
+    /// the registry itself may be spoken to over it (this machine, or named insecure), never
+    /// because a URL names this machine: a manifest must not make imgpull call local services.
+    fn foreign_plain_http(&self, reference: &Reference) -> bool {
+        self.is_local(reference.api_host())
+            || self.is_named_insecure(reference.registry())
+            || self.is_named_insecure(reference.api_host())
     }
 
     /// The retry policy of requests to an origin: the client's for the registry itself; one

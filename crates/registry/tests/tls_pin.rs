@@ -265,3 +265,58 @@ async fn a_registry_on_https_is_not_followed_to_plain_http_on_another_machine() 
     assert_eq!(client.tags(&on(to_this_machine)).await.unwrap(), ["ok"]);
     assert!(!plain.received_requests().await.unwrap().is_empty());
 }
+
+/// Review 3 finding 2: a foreign layer URL of a registry that is neither on this machine nor
+/// named insecure is never redirected to plain http, not even to this machine (a local
+/// service); with the registry named insecure, the redirect to this machine is followed.
+#[tokio::test]
+async fn a_foreign_url_of_a_remote_registry_is_never_redirected_to_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    certificates(dir.path());
+    let bytes = b"foreign layer".to_vec();
+    let local = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes.clone()))
+        .mount(&local)
+        .await;
+    let redirect = format!(
+        "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{}/admin\r\ncontent-length: 0\r\n\r\n",
+        local.address().port()
+    );
+    let foreign = tls_server(dir.path(), redirect);
+    let mut descriptor = Descriptor::new(
+        media_types::DOCKER_FOREIGN_LAYER_TAR_GZIP,
+        Digest::sha256(&bytes),
+        bytes.len() as u64,
+    );
+    descriptor.urls = vec![format!("https://localhost:{}/layer", foreign.port())];
+    // `registry.test` is another machine by name; nothing listens where it is pinned.
+    let reference = Reference::parse("registry.test:1/win/app").unwrap();
+    let client = |insecure: bool| {
+        let builder = ClientBuilder::new()
+            .retry_policy(RetryPolicy::none())
+            .ca_file(dir.path().join("ca.pem"))
+            .resolve("localhost", foreign)
+            .resolve("registry.test", "127.0.0.1:1".parse().unwrap());
+        let builder = if insecure {
+            builder.insecure_registry("registry.test:1")
+        } else {
+            builder
+        };
+        builder.build().unwrap()
+    };
+
+    let error = client(false)
+        .blob_bytes(&reference, &descriptor, 1 << 20)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("registry.test"), "{error}");
+    assert!(local.received_requests().await.unwrap().is_empty());
+
+    let received = client(true)
+        .blob_bytes(&reference, &descriptor, 1 << 20)
+        .await
+        .unwrap();
+    assert_eq!(received, bytes);
+    assert_eq!(local.received_requests().await.unwrap().len(), 1);
+}
