@@ -136,6 +136,9 @@ async fn download_one(fetcher: &Fetcher, download: &Download) -> Result<(), CliE
             })
             .await
             .map(ToString::to_string);
+        // Bytes received again and skipped before the writer (a server that ignored or could
+        // not serve the range asked for) crossed the network too.
+        stats.downloaded(origins.discarded());
         let served = match (received, store_error) {
             (Ok(served), _) => served,
             // The cache refused the bytes: its error says why (integrity, disk full).
@@ -318,6 +321,39 @@ mod tests {
         assert_eq!(fetcher.progress.accounted(), (100_000, Some(100_000)));
         let layer_path = format!("/blobs/{digest}");
         assert_eq!(registry.requests_to(&layer_path).await.len(), 2);
+    }
+
+    /// A server that ignores the range of a resumed download sends the blob from its start: the
+    /// bytes before the resume position are skipped, but counted as downloaded (they crossed
+    /// the network) and the kept partial as reused.
+    #[tokio::test]
+    async fn bytes_resent_by_a_server_that_ignores_the_range_are_counted_as_downloaded() {
+        let registry = FakeRegistry::start().await;
+        let layer: Vec<u8> = (0..100_000_u32).map(|i| (i % 251) as u8).collect();
+        let platform = Platform::new("linux", "amd64");
+        let image = registry.push_image("app", Some("1"), &platform, std::slice::from_ref(&layer));
+        let client = ClientBuilder::new().build().expect("client");
+        let (fetcher, downloads) = pull_of(client, &registry.reference("app:1"), &image);
+        let digest = &image.layers[0].digest;
+        let Begin::Write(mut writer) = fetcher.store.begin(digest, 100_000).expect("begin") else {
+            panic!("the blob is not stored yet");
+        };
+        writer.write(&layer[..40_000]).expect("partial written");
+        drop(writer);
+        registry.inject("/blobs/", Fault::IgnoreRange, 1);
+
+        download_all(&fetcher, downloads, 1)
+            .await
+            .expect("the whole blob came back");
+
+        let stored = std::fs::read(fetcher.store.path(digest)).expect("stored");
+        assert_eq!(stored, layer);
+        let stats = fetcher.stats.snapshot();
+        assert_eq!(
+            (stats.misses, stats.bytes_downloaded, stats.bytes_reused),
+            (1, 100_000, 40_000),
+            "the 40 000 bytes sent again are downloaded, the partial is reused"
+        );
     }
 
     /// Nothing of a layer may outlive its download: pulling 40 layers three at a time keeps at
