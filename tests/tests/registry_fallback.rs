@@ -144,6 +144,23 @@ async fn small_blobs_from_a_corrupt_mirror_come_from_the_registry() {
     assert_eq!(blob_requests(&upstream, config).await, 1);
 }
 
+/// A mirror answering 503 to manifest requests gets one attempt, as for blobs: the client's
+/// retry policy (with its backoff) is the registry's alone.
+#[tokio::test]
+async fn a_mirror_answering_503_to_manifests_gets_one_attempt_before_the_registry() {
+    let (upstream, mirror, client, reference, _) = mirrored().await;
+    mirror.inject("/manifests/", Fault::Status(503), usize::MAX);
+
+    let images = client
+        .resolve(&reference, &PlatformChoice::Exact(amd64()))
+        .await
+        .unwrap();
+
+    assert_eq!(images.len(), 1);
+    assert_eq!(mirror.requests_to("/manifests/1").await.len(), 1);
+    assert_eq!(upstream.requests_to("/manifests/1").await.len(), 1);
+}
+
 #[tokio::test]
 async fn a_corrupt_registry_blob_behind_no_mirror_is_a_digest_mismatch() {
     let registry = FakeRegistry::start().await;

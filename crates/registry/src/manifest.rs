@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::body::read_capped;
 use crate::client::{Client, Ping, Request};
 use crate::error::RegistryError;
+use crate::retry::RetryPolicy;
 
 /// The largest manifest or index accepted, as in containerd and go-containerregistry.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -150,11 +151,11 @@ impl Client {
     ) -> Result<Manifest, RegistryError> {
         let path = format!("/v2/{}/manifests/{target}", reference.repository());
         let accept = HeaderValue::from_static(ACCEPT_MANIFESTS);
-        self.on_endpoints(reference, |ping| {
+        self.on_endpoints(reference, |ping, policy| {
             let (path, accept) = (&path, &accept);
             async move {
                 let (content_type, header_digest, bytes, url) = self
-                    .get_manifest_bytes(&ping, reference, path, accept)
+                    .get_manifest_bytes(&ping, &policy, reference, path, accept)
                     .await?;
                 check_manifest(
                     reference,
@@ -194,11 +195,11 @@ impl Client {
             }
         })?;
         let path = format!("/v2/{}/manifests/{}", reference.repository(), entry.digest);
-        self.on_endpoints(reference, |ping| {
+        self.on_endpoints(reference, |ping, policy| {
             let (path, accept) = (&path, &accept);
             async move {
                 let (_, _, bytes, url) = self
-                    .get_manifest_bytes(&ping, reference, path, accept)
+                    .get_manifest_bytes(&ping, &policy, reference, path, accept)
                     .await?;
                 let actual = Digest::compute(entry.digest.algorithm(), &bytes);
                 if actual != entry.digest {
@@ -217,6 +218,7 @@ impl Client {
     async fn get_manifest_bytes(
         &self,
         ping: &Ping,
+        policy: &RetryPolicy,
         reference: &Reference,
         path: &str,
         accept: &HeaderValue,
@@ -230,8 +232,7 @@ impl Client {
             repository: Some(reference.repository()),
         };
         let request = &request;
-        let policy = self.inner.retry;
-        self.with_retries(&policy, move || async move {
+        self.with_retries(policy, move || async move {
             let response = self.send_authenticated(ping, request).await?;
             let text = |name| {
                 response
@@ -251,20 +252,27 @@ impl Client {
 
     /// Runs `operation` against each endpoint of the reference's registry in turn: mirrors
     /// first, whose failures fall through, then the registry itself, whose error is final.
+    /// `operation` gets the retry policy for the endpoint: one attempt for a mirror (as blobs
+    /// from a mirror get), the client's policy for the registry.
     pub(crate) async fn on_endpoints<T, F, Fut>(
         &self,
         reference: &Reference,
         mut operation: F,
     ) -> Result<T, RegistryError>
     where
-        F: FnMut(Arc<Ping>) -> Fut,
+        F: FnMut(Arc<Ping>, RetryPolicy) -> Fut,
         Fut: Future<Output = Result<T, RegistryError>>,
     {
         let endpoints = self.endpoints(reference.registry(), reference.api_host());
         let mut last_error = None;
         for endpoint in endpoints {
+            let policy = if endpoint.mirror {
+                RetryPolicy::none()
+            } else {
+                self.inner.retry
+            };
             let outcome = match self.ping(&endpoint).await {
-                Ok(ping) => operation(ping).await,
+                Ok(ping) => operation(ping, policy).await,
                 Err(error) => Err(error),
             };
             match outcome {
