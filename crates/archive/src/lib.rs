@@ -10,8 +10,11 @@
 //! - [`ArchiveReader`] reads all of them back (and legacy `docker save` tars), sanitising every
 //!   member path and verifying every digest and diff_id.
 //! - [`AtomicFile`] and [`GzipWriter`] are the outputs: a file that appears complete or not at
-//!   all (flushed to disk in the background as it grows), and gzip compression of a whole
-//!   archive; [`FileOutput`] is what lets the tar writers write into a file directly.
+//!   all, and gzip compression of a whole archive; [`FileOutput`] is what lets the tar writers
+//!   write into a file directly. [`Durability`] says whether an output is fsynced before it
+//!   appears (`Synced`, the default, flushed to disk in the background as it grows) or only
+//!   renamed (`Unsynced`, as `docker save -o` writes). [`OciLayoutWriter::create_replacing`]
+//!   swaps a new layout in over an old one only once it is complete.
 //!
 //! Design notes:
 //!

@@ -6,7 +6,8 @@
 //! 1. A registry answers `401` with `WWW-Authenticate`; [`parse_challenges`] reads it and
 //!    [`BearerChallenge::find`] picks the bearer challenge (a `Basic` challenge means sending
 //!    [`basic_authorization`] to the registry itself).
-//! 2. [`Keychain::resolve`] finds the [`Credential`] for the registry.
+//! 2. [`Keychain::resolve`] finds the [`Credential`] for the registry (the explicit and the
+//!    environment's credentials belong to one registry only, see [`Keychain`]).
 //! 3. [`token_request`] says which request to send to the realm; the registry crate sends it,
 //!    reads at most [`MAX_TOKEN_RESPONSE_BYTES`], and [`parse_token_response`] reads the body.
 //! 4. The [`Token`] goes into the [`TokenCache`], keyed by registry and scope set, and is sent

@@ -8,7 +8,9 @@
 //!   canonical form ([`Reference::canonical`], also its `Display`) and the familiar form docker
 //!   prints ([`Reference::familiar`]).
 //! - [`Digest`]: an [`Algorithm`] and validated lowercase hex, safe as a file name.
-//! - [`Platform`]: `os/architecture[/variant]`, containerd normalisation and matching.
+//! - [`Platform`]: `os/architecture[/variant]` (or a lone OS or architecture), containerd
+//!   normalisation and matching; [`Platform::default_target`], linux on this machine's
+//!   architecture on every host, is what is pulled when no platform is named.
 //! - [`Descriptor`] and [`media_types`]: the OCI descriptor JSON shape and the media types of
 //!   OCI and Docker manifests, indexes, configs and layers.
 //! - [`ReferenceError`]: one error type whose messages name the bad part and the whole input.

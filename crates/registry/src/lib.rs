@@ -1,7 +1,8 @@
 //! A client for the OCI distribution API (Docker registry HTTP API v2).
 //!
 //! It owns every network decision: scheme, TLS, mirrors, retries, redirects and auth
-//! headers, and resolves multi-platform indexes to one image. It knows nothing about
+//! headers, and resolves multi-platform indexes to the chosen platform's image (linux on this
+//! machine's architecture unless told otherwise), or to every platform's. It knows nothing about
 //! files: blobs come out as streams of bytes, or through [`Client::download`], which hands
 //! chunks to a caller's sink and resumes a broken body with `Range`.
 //!
@@ -35,15 +36,22 @@
 //! - `/v2/` is pinged once per endpoint; the scheme and auth challenge it reveals are kept.
 //! - Redirects are followed by hand, so the `Authorization` header only ever goes to the
 //!   registry's own origin, never to a CDN or S3 bucket; a token realm's redirects keep its
-//!   credentials to the realm's own origin in the same way.
+//!   credentials to the realm's own origin in the same way. A request that started on https
+//!   follows a redirect to plain http on another machine only if that host is named insecure
+//!   (stricter for foreign layer URLs, see [`OriginKind::Foreign`]).
+//! - Manifests are asked of the registry's mirrors first, one attempt each, then of the
+//!   registry itself.
 //! - A blob comes from its origins in order ([`Client::blob_origins`]): the foreign layer
 //!   URLs of its descriptor (https only, or plain http to this machine or a host named
-//!   insecure; never with the registry's credentials), the mirrors, then the registry. An
-//!   origin that fails, or whose bytes fail verification ([`BlobOrigins::reject`]), hands
-//!   over to the next; the registry's own answer is final.
+//!   insecure; only for foreign and non-distributable layers; never with the registry's
+//!   credentials), the mirrors, then the registry. A mirror or foreign URL gets one attempt
+//!   (a host that refused the connection is skipped from then on); an origin that fails, or
+//!   whose bytes fail verification ([`BlobOrigins::reject`]), hands over to the next; the
+//!   registry's own answer is final.
 //! - Retries (408, 429, 500, 502, 503, 504, connection errors, timeouts, resets) use
 //!   exponential backoff with jitter, honour `Retry-After`, and are bounded in attempts and
-//!   time; authentication is retried at most once.
+//!   time (a mirror or foreign URL gets one attempt); authentication is retried at most
+//!   once.
 
 mod authn;
 mod blob;
