@@ -451,7 +451,10 @@ fn validators_accept_a_docker_archive_written_by_skopeo() {
                 .expect("podman inspect");
             assert_eq!(inspected["Id"], image.config.hex());
         }
-        Err(reason) => eprintln!("note: podman cannot run here, skipping podman load: {reason}"),
+        Err(reason) => tools::skipped(
+            "imgpull-tests harness: podman load of a docker archive",
+            &format!("podman cannot run here: {reason}"),
+        ),
     }
 }
 

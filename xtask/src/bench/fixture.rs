@@ -204,14 +204,20 @@ mod tests {
 
     /// The end-to-end tools are there, unless `cargo xtask test --unit` (macOS, Windows) skips them.
     fn tools_available() -> bool {
-        let available = std::env::var_os("IMGPULL_SKIP_E2E").is_none()
-            && shell::on_path("openssl")
-            && shell::on_path("docker-registry")
-            && shell::on_path("curl");
-        if !available {
-            eprintln!("skipped: needs openssl, docker-registry and curl");
+        if std::env::var_os("IMGPULL_SKIP_E2E").is_some() {
+            return false;
         }
-        available
+        let missing: Vec<&str> = ["openssl", "docker-registry", "curl"]
+            .into_iter()
+            .filter(|tool| !shell::on_path(tool))
+            .collect();
+        if !missing.is_empty() {
+            crate::test::skipped(
+                "xtask bench fixture tests",
+                &format!("not on PATH: {}", missing.join(", ")),
+            );
+        }
+        missing.is_empty()
     }
 
     #[test]

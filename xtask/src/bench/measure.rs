@@ -313,8 +313,14 @@ mod tests {
     /// GNU time is there (Linux with the `time` package), and end-to-end tools are not skipped
     /// (`cargo xtask test --unit` on macOS and Windows sets IMGPULL_SKIP_E2E).
     fn meter(name: &str, timeout: Duration) -> Option<(Meter, PathBuf)> {
-        if std::env::var_os("IMGPULL_SKIP_E2E").is_some() || !Path::new(GNU_TIME).is_file() {
-            eprintln!("skipped: needs GNU time at {GNU_TIME}");
+        if std::env::var_os("IMGPULL_SKIP_E2E").is_some() {
+            return None;
+        }
+        if !Path::new(GNU_TIME).is_file() {
+            crate::test::skipped(
+                &format!("xtask bench measure test {name}"),
+                &format!("needs GNU time at {GNU_TIME}"),
+            );
             return None;
         }
         let dir = std::env::temp_dir().join(format!("xtask-meter-{name}-{}", std::process::id()));

@@ -12,7 +12,7 @@ use imgpull_tests::image::{Content, ImageSpec};
 use imgpull_tests::push::PushOptions;
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
 use imgpull_tests::require_e2e;
-use imgpull_tests::tools::{DOCKER_REGISTRY, SKOPEO, STRACE};
+use imgpull_tests::tools::{self, DOCKER_REGISTRY, SKOPEO, STRACE};
 
 use crate::support::*;
 
@@ -66,7 +66,10 @@ fn traced_pull(sandbox: &crate::support::Sandbox, log: &Path, args: &[&str]) -> 
 fn outputs_are_fsynced_only_with_sync_and_are_the_same_archive_either_way() {
     require_e2e!(DOCKER_REGISTRY, SKOPEO, STRACE);
     if !strace_works() {
-        eprintln!("note: strace cannot trace a child process here; skipping");
+        tools::skipped(
+            "cli_e2e: durability (what --sync fsyncs, seen with strace)",
+            "strace cannot trace a child process here",
+        );
         return;
     }
     let server = RegistryServer::start(RegistryConfig::tls()).expect("registry");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use imgpull_tests::image::{GeneratedImage, GeneratedIndex, ImageSpec, IndexSpec, OciLayout};
 use imgpull_tests::push::{PushOptions, push};
 use imgpull_tests::real::{RegistryConfig, RegistryServer};
-use imgpull_tests::tools::SKOPEO;
+use imgpull_tests::tools::{self, SKOPEO};
 use imgpull_tests::validate;
 use serde_json::Value;
 use tempfile::TempDir;
@@ -238,7 +238,11 @@ pub(crate) fn podman_load(path: &Path, image: &GeneratedImage, name: &str) {
     let podman = match validate::Podman::detect() {
         Ok(podman) => podman,
         Err(error) => {
-            eprintln!("note: podman does not run here ({error}); skipping podman load");
+            let repository = name.split_once('/').map_or(name, |(_, path)| path);
+            tools::skipped(
+                &format!("cli_e2e: podman load of {repository}"),
+                &format!("podman does not run here: {error}"),
+            );
             return;
         }
     };
