@@ -84,8 +84,9 @@ pub struct RegistryArgs {
     /// Trust the certificate authorities in this PEM file, in addition to the system ones (repeatable).
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_files: Vec<PathBuf>,
-    /// Authenticate as this user to the registry of the image(s) named, never to another registry or a mirror
-    /// (the password comes from --password-stdin, --password or IMGPULL_PASSWORD).
+    /// Authenticate as this user to the registry named (the images' registry for pull, inspect and
+    /// tags), never to another registry or a mirror (the password comes from --password-stdin,
+    /// --password or IMGPULL_PASSWORD).
     #[arg(long, short = 'u', value_name = "USER")]
     pub username: Option<String>,
     /// Read the password (or token) from standard input.

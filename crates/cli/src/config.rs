@@ -6,6 +6,7 @@
 //! max-concurrent-downloads = 4
 //! insecure-registries = ["localhost:5000"]
 //! ca-files = ["/etc/imgpull/corp-ca.pem"]
+//! sync = true
 //!
 //! [mirrors]
 //! "docker.io" = ["https://mirror.example.com"]
@@ -118,7 +119,8 @@ pub fn cache_dir(flag: Option<&Path>, config: &ConfigFile) -> Result<PathBuf, Cl
         .ok_or_else(|| CliError::Usage("no cache directory: set --cache-dir or HOME".to_owned()))
 }
 
-/// The platform to pull: the flag, else the config file; `None` means the host's.
+/// The platform to pull: the flag, else the config file; `None` means the default (linux on
+/// this machine's architecture).
 pub fn platform(flag: Option<&str>, config: &ConfigFile) -> Option<String> {
     flag.map(str::to_owned).or_else(|| config.platform.clone())
 }

@@ -92,9 +92,9 @@ impl ClientBuilder {
 
     /// Adds a mirror for a registry (`docker.io`, `ghcr.io`, ...): a base URL such as
     /// `https://mirror.gcr.io`. Mirrors are tried in the order they are added, then the
-    /// registry itself; a mirror's failure or 404 falls through to the next (for a blob after
-    /// one attempt; a mirror that cannot be pinged or connected to is skipped by the client
-    /// from then on). An `http://`
+    /// registry itself; a mirror's failure or 404 falls through to the next after one attempt
+    /// (for a manifest or a blob; a mirror that cannot be pinged or connected to is skipped by
+    /// the client from then on). An `http://`
     /// mirror must be on this machine or named insecure ([`ClientBuilder::build`] fails
     /// otherwise). Content from a mirror is trusted as far as it can be proved: manifests
     /// asked for by digest and blobs are checked against their digests, and what fails the

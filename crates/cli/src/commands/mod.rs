@@ -54,7 +54,8 @@ pub fn parse_reference(text: &str) -> Result<Reference, CliError> {
     Ok(Reference::parse(text)?)
 }
 
-/// The platform choice: `--all-platforms`, else the flag, else the config file, else the host.
+/// The platform choice: `--all-platforms`, else the flag, else the config file, else linux on
+/// this machine's architecture.
 pub fn platform_choice(
     flag: Option<&str>,
     all: bool,
