@@ -152,16 +152,23 @@ impl<W: Write> TarWriter<W> {
         reserved
     }
 
-    fn write_reserved(&mut self, name: &str, size: u64) -> Result<Option<Slot>, ArchiveError> {
+    /// How to reach the file the archive's bytes go to, when they reach one as they are
+    /// written (not through gzip or a pipe), so that the entry `name` can be written into the
+    /// file directly.
+    fn file_access(&mut self, name: &str) -> Result<Option<FileAccess<W>>, ArchiveError> {
         let Some(file_of) = self.file else {
             return Ok(None);
         };
-        if file_of(&mut self.out)
+        let reached = file_of(&mut self.out)
             .map_err(|e| ArchiveError::write(name, e))?
-            .is_none()
-        {
+            .is_some();
+        Ok(reached.then_some(file_of))
+    }
+
+    fn write_reserved(&mut self, name: &str, size: u64) -> Result<Option<Slot>, ArchiveError> {
+        let Some(file_of) = self.file_access(name)? else {
             return Ok(None);
-        }
+        };
         self.parents(name)?;
         let header = header(name, size, EntryType::Regular, FILE_MODE)?;
         self.out
@@ -249,16 +256,10 @@ impl<W: Write> TarWriter<W> {
         size: Option<u64>,
         fill: &mut dyn FnMut(&mut File) -> Result<u64, ArchiveError>,
     ) -> Result<Option<u64>, ArchiveError> {
-        let Some(file_of) = self.file else {
+        // Checked before anything is written, so that the caller can fall back.
+        let Some(file_of) = self.file_access(name)? else {
             return Ok(None);
         };
-        // Checked before anything is written, so that the caller can fall back.
-        if file_of(&mut self.out)
-            .map_err(|e| ArchiveError::write(name, e))?
-            .is_none()
-        {
-            return Ok(None);
-        }
         self.parents(name)?;
         let header_bytes = match size {
             Some(size) => *header(name, size, EntryType::Regular, FILE_MODE)?.as_bytes(),
